@@ -1,0 +1,1 @@
+"""Graded cases, their points, and the machinery that grades a submission."""

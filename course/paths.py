@@ -1,0 +1,39 @@
+"""Where the kit keeps things, and the one switch that makes everything run offline.
+
+The kit's folder holds ``datasets/`` and ``cache/`` (model weights). In Colab the kit lives on
+the mounted Drive, so a restarted runtime finds both and downloads nothing twice.
+
+``COURSE_OFFLINE=1`` swaps the real pretrained models and datasets for small models built
+locally with the same classes and for data shipped in ``datasets/samples``. CI sets it; a student
+in Colab leaves it unset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+OFFLINE_ENV = "COURSE_OFFLINE"
+
+
+def offline() -> bool:
+    """True when ``COURSE_OFFLINE`` is set to 1/true/yes: use tiny models and sample data."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def datasets_dir() -> Path:
+    """The kit's ``datasets/`` folder (``get_datasets.sh`` downloads into it)."""
+    return KIT_ROOT / "datasets"
+
+
+def samples_dir() -> Path:
+    """Small data shipped with the kit (DAVIS frames with credit, see its README)."""
+    return datasets_dir() / "samples"
+
+
+def cache_dir(name: str = "") -> Path:
+    """``cache/<name>`` in the kit's folder, created on demand: model weights live here."""
+    path = KIT_ROOT / "cache" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
