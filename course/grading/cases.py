@@ -24,18 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course.checks import SEED_SIMILARITY_TABLE, rel_error, seed_similarity_inputs
 from course.grading import config
-
-# The seed notebook's expected table for get_similarity_no_loop (torch.manual_seed(231),
-# N=6 text and M=5 image randn features of size D=10), as the seed printed it.
-SEED_TABLE = np.array([
-    [0.1867811, -0.23494351, 0.44155994, -0.18950461, 0.00100103],
-    [0.17905031, -0.25469488, -0.64330417, 0.25097957, -0.09327742],
-    [-0.4407011, -0.4365381, 0.32857686, -0.3765278, 0.01049389],
-    [0.24815483, 0.42157224, -0.08459304, 0.14132318, -0.26935193],
-    [0.02309848, -0.01441101, 0.5469337, 0.6018773, 0.21581158],
-    [0.41579214, -0.014449, -0.7242257, 0.39348006, 0.0822239],
-], dtype=np.float32)
 
 ZERO_SHOT_CLASSES = ["a person", "an animal", "food", "a landscape", "other"]
 RETRIEVAL_QUERIES = ["sports", "black and white", "a red disc"]
@@ -153,12 +143,6 @@ def expect_array(desc: dict, what: str, shape: tuple, types=("Tensor",)) -> np.n
     return values
 
 
-def rel_error(x, y) -> float:
-    """The seed's relative error: max |x - y| / max(1e-10, |x| + |y|)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return float(np.max(np.abs(x - y) / np.maximum(1e-10, np.abs(x) + np.abs(y))))
-
-
 # ----------------------------------------------------------------------------------------------
 # Inputs, rebuilt identically by produce and check
 # ----------------------------------------------------------------------------------------------
@@ -233,14 +217,13 @@ def per_frame_iou(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> np.ndar
 class SimilaritySeedTable:
     @staticmethod
     def produce(mod, workdir):
-        torch.manual_seed(231)
-        text, image = torch.randn(6, 10), torch.randn(5, 10)
+        text, image = seed_similarity_inputs()
         return {"out": describe(mod.get_similarity_no_loop(text, image))}
 
     @staticmethod
     def check(out):
         values = expect_array(out["out"], "get_similarity_no_loop(text [6, 10], image [5, 10])", (6, 5))
-        error = rel_error(values, SEED_TABLE)
+        error = rel_error(values, SEED_SIMILARITY_TABLE)
         expect(error < config.REL_ERROR_MAX,
                f"relative error {error:.2e} against the seed table, should be < {config.REL_ERROR_MAX:.0e}: "
                "normalise each feature vector to unit length, then take dot products")
