@@ -1,0 +1,33 @@
+"""README, .ci/run and the grading config say the same thing."""
+
+import re
+from pathlib import Path
+
+from course.grading import config
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def quick_start_commands() -> list[str]:
+    block = README.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.strip().splitlines()]
+
+
+def test_ci_runs_readme_setup_and_test_commands():
+    setup, main_job, test = quick_start_commands()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
+    assert ci == [setup, test]
+    assert main_job == ".venv/bin/python -m course"
+
+
+def test_readme_points_table_is_the_config():
+    assert config.points_table() in README
+
+
+def test_readme_thresholds_are_the_config():
+    thresholds = re.search(r"above ([\d.]+) on the first\s+test frame, above ([\d.]+) on the last and above ([\d.]+)", README)
+    assert thresholds, "README no longer states the IoU thresholds"
+    assert [float(x) for x in thresholds.groups()] == [config.IOU_FIRST_FRAME, config.IOU_LAST_FRAME,
+                                                       config.IOU_ALL_FRAMES]
