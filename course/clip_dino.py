@@ -330,8 +330,9 @@ class DavisDataset:
         mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
         features = []
+        batches = range(0, len(frames), batch_size)
         with torch.no_grad():
-            for start in range(0, len(frames), batch_size):
+            for start in tqdm(batches, desc="DINO features", disable=len(batches) <= 1):
                 x = torch.as_tensor(np.asarray(frames[start:start + batch_size]), device=device)  # [B, H, W, 3]
                 x = x.permute(0, 3, 1, 2).float() / 255.0  # [B, 3, H, W]
                 x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
