@@ -40,7 +40,7 @@ class Case:
     question: str  # a key of config.POINTS
     name: str
     produce: Callable  # (module, workdir: Path) -> dict of plain data
-    check: Callable  # (outputs: dict) -> None, raises CaseFailed
+    check: Callable  # (outputs: dict) -> None or a note for the test output, raises CaseFailed
     hidden: bool = False  # hidden cases run only in the autograder
     timeout_s: float = 120.0
 
@@ -468,21 +468,49 @@ class DavisProcess:
 # ----------------------------------------------------------------------------------------------
 
 
-def segmentation_produce(mod, seed: int):
-    features, labels, train = segmentation_task(seed)
+# Real DINO ViT-S/8 features of the notebook's DAVIS exercise, exported by an instructor with
+# ``python -m course.grading.export_features``; the public case grades on them when present.
+REAL_FEATURES = Path(__file__).with_name("dino_features.npz")
+GENERATED_NOTE = ("graded on generated features: no real DINO features were exported "
+                  "(an instructor can add course/grading/dino_features.npz with course.grading.export_features)")
+
+
+def segmentation_inputs(seed: int | None):
+    """(features [T, N, D], labels [T, N], train frame index, num_classes, note).
+
+    ``seed=None`` is the notebook's exercise: the exported real features when there are some,
+    else the generated clip of seed 0. The note says which, for the test output.
+    """
+    if seed is None and REAL_FEATURES.is_file():
+        with np.load(REAL_FEATURES) as data:
+            features = torch.from_numpy(data["features"].astype(np.float32))  # [T, N, D]
+            labels = torch.from_numpy(data["labels"].astype(np.int64))  # [T, N]
+            frames = [int(f) for f in data["frames"]]
+            train_frame, num_classes = int(data["train_frame"]), int(data["num_classes"])
+            sequence = str(data["sequence"])
+        note = (f"graded on real DINO ViT-S/8 features of DAVIS sequence {sequence!r}, trained on frame "
+                f"{train_frame}, frames {frames[0]}..{frames[-1]} ({len(frames)} exported)")
+        return features, labels, frames.index(train_frame), num_classes, note
+    features, labels, train = segmentation_task(0 if seed is None else seed)
+    return features, labels, train, 3, GENERATED_NOTE
+
+
+def segmentation_produce(mod, seed: int | None):
+    features, labels, train, num_classes, _ = segmentation_inputs(seed)
     torch.manual_seed(231)
-    head = mod.DINOSegmentation("cpu", 3)
+    head = mod.DINOSegmentation("cpu", num_classes, inp_dim=features.shape[-1])
     head.train(features[train], labels[train], num_iters=500)
     return {"pred": [describe(head.inference(features[t])) for t in range(len(features))]}
 
 
-def segmentation_check(out, seed: int):
-    _, labels, _ = segmentation_task(seed)
+def segmentation_check(out, seed: int | None) -> str:
+    """The IoU message (which features, the three IoUs); raises CaseFailed below the thresholds."""
+    _, labels, _, num_classes, note = segmentation_inputs(seed)
     labels = labels.numpy()
     t, n = labels.shape
     preds = np.stack([expect_array(p, f"inference(X [{n}, 384])", (n,)) for p in out["pred"]])
-    ious = per_frame_iou(preds.astype(np.int64), labels, 3)
-    message = (f"mean IoU: first frame {ious[0]:.3f} (needs > {config.IOU_FIRST_FRAME}), last frame "
+    ious = per_frame_iou(preds.astype(np.int64), labels, num_classes)
+    message = (f"{note}; mean IoU: first frame {ious[0]:.3f} (needs > {config.IOU_FIRST_FRAME}), last frame "
                f"{ious[-1]:.3f} (> {config.IOU_LAST_FRAME}), all frames {ious.mean():.3f} "
                f"(> {config.IOU_ALL_FRAMES})")
     expect(ious[0] > config.IOU_FIRST_FRAME and ious[-1] > config.IOU_LAST_FRAME
@@ -491,15 +519,15 @@ def segmentation_check(out, seed: int):
     return message
 
 
-@graded("DINOSegmentation", "IoU thresholds after training on one frame (generated features)")
+@graded("DINOSegmentation", "IoU thresholds after training on the exercise's one frame")
 class Segmentation:
     @staticmethod
     def produce(mod, workdir):
-        return segmentation_produce(mod, seed=0)
+        return segmentation_produce(mod, seed=None)
 
     @staticmethod
     def check(out):
-        segmentation_check(out, seed=0)
+        return segmentation_check(out, seed=None)
 
 
 @graded("DINOSegmentation", "IoU thresholds on another generated clip", hidden=True)
@@ -510,7 +538,7 @@ class SegmentationHidden:
 
     @staticmethod
     def check(out):
-        segmentation_check(out, seed=1)
+        return segmentation_check(out, seed=1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,137 @@
+"""course.tracking.propagate against the seed notebook's dense formulation, side by side.
+
+    .venv/bin/python benchmarks/bench_propagate.py            # 60x107 and 30x54, t=8, D=384, M=4
+
+Prints, per grid size: median seconds of each, the time ratio (goal >= 25x at 60x107), peak
+memory of each measured in a fresh subprocess (peak RSS growth over the inputs; goal <= 0.1)
+and the max abs difference of the probabilities (goal <= 1e-5). CPU only; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from course.tracking import make_neighborhood_mask, propagate  # noqa: E402
+
+
+def propagate_dense(current_features, context_features, context_probs, neighborhood_mask, topk, temperature):
+    """The seed's propagate: every current-to-context similarity, [h*w, t*h*w] (the baseline).
+
+    current_features [h, w, D], context_features [t, h, w, D], context_probs [t, h, w, M],
+    neighborhood_mask [h, w, h, w] bool -> [h, w, M].
+    """
+    t, h, w, M = context_probs.shape
+    dot = torch.einsum("ijd, tuvd -> ijtuv", current_features, context_features)  # [h, w, t, h, w]
+    dot = torch.where(neighborhood_mask[:, :, None, :, :], dot, -torch.inf)  # [h, w, t, h, w]
+    dot = dot.flatten(2, -1).flatten(0, 1)  # [h*w, t*h*w]
+    k_th_largest = torch.topk(dot, dim=1, k=topk).values  # [h*w, k]
+    dot = torch.where(dot >= k_th_largest[:, -1:], dot, -torch.inf)  # [h*w, t*h*w]
+    weights = F.softmax(dot / temperature, dim=1)  # [h*w, t*h*w]
+    current_probs = torch.mm(weights, context_probs.flatten(0, 2))  # [h*w, M]
+    current_probs = current_probs / current_probs.sum(dim=1, keepdim=True)  # [h*w, M]
+    return current_probs.unflatten(0, (h, w))  # [h, w, M]
+
+
+def make_inputs(h: int, w: int, t: int, dim: int, num_masks: int, seed: int = 0):
+    """Random L2-normalised features and softmax probabilities with the shapes of a DAVIS frame."""
+    gen = torch.Generator().manual_seed(seed)
+    current = F.normalize(torch.randn(h, w, dim, generator=gen), dim=-1)  # [h, w, D]
+    context = F.normalize(torch.randn(t, h, w, dim, generator=gen), dim=-1)  # [t, h, w, D]
+    probs = torch.softmax(3 * torch.randn(t, h, w, num_masks, generator=gen), dim=-1)  # [t, h, w, M]
+    return current, context, probs
+
+
+def run(method: str, h: int, w: int, t: int, dim: int, num_masks: int, repeats: int,
+        size: float = 12, shape: str = "circle", topk: int = 5, temperature: float = 0.2):
+    """Time ``method`` ("fast" or "dense") and return (seconds per call, peak RSS growth MB, output)."""
+    import psutil
+
+    torch.set_grad_enabled(False)
+    current, context, probs = make_inputs(h, w, t, dim, num_masks)
+    mask = make_neighborhood_mask(h, w, size, shape) if method == "dense" else None
+    process = psutil.Process()
+    base = process.memory_info().rss
+    if method == "dense":
+        def call():
+            return propagate_dense(current, context, probs, mask, topk, temperature)
+    else:
+        def call():
+            return propagate(current, context, probs, size, shape, topk, temperature)
+    out = call()  # warm-up; its peak counts too
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = call()
+        seconds.append(time.perf_counter() - start)
+    peak = _peak_rss() - base
+    return seconds, peak / 2 ** 20, out
+
+
+def _peak_rss() -> int:
+    """Peak resident set size of this process in bytes (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _child(args) -> None:
+    seconds, peak_mb, out = run(args.child, args.h, args.w, args.t, args.dim, args.masks, args.repeats)
+    torch.save(out, args.out)
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+
+
+def measure(method: str, h: int, w: int, args, out_path: Path) -> dict:
+    """Run one method in a fresh subprocess so that its peak memory is its own."""
+    cmd = [sys.executable, __file__, "--child", method, "--h", str(h), "--w", str(w), "--t", str(args.t),
+           "--dim", str(args.dim), "--masks", str(args.masks), "--repeats", str(args.repeats),
+           "--out", str(out_path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="60x107,30x54", help="patch grids h x w, comma separated")
+    parser.add_argument("--t", type=int, default=8, help="context frames")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--masks", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--child", choices=["fast", "dense"], help=argparse.SUPPRESS)
+    parser.add_argument("--h", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--w", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child(args)
+
+    import tempfile
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; t={args.t}, D={args.dim}, "
+          f"M={args.masks}, radius 12 circle, top-5, T=0.2, {args.repeats} timed runs after a warm-up")
+    header = (f"{'grid':>8} {'dense s':>9} {'fast s':>8} {'speed-up':>9} {'dense MB':>9} {'fast MB':>8} "
+              f"{'mem ratio':>9} {'max |diff|':>11}")
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes.split(","):
+            h, w = (int(v) for v in size.lower().split("x"))
+            dense = measure("dense", h, w, args, Path(tmp) / "dense.pt")
+            fast = measure("fast", h, w, args, Path(tmp) / "fast.pt")
+            diff = (torch.load(Path(tmp) / "dense.pt") - torch.load(Path(tmp) / "fast.pt")).abs().max().item()
+            dense_s, fast_s = statistics.median(dense["seconds"]), statistics.median(fast["seconds"])
+            print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {dense['peak_mb']:9.0f} "
+                  f"{fast['peak_mb']:8.0f} {fast['peak_mb'] / dense['peak_mb']:9.3f} {diff:11.2e}")
+
+
+if __name__ == "__main__":
+    main()

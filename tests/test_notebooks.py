@@ -1,0 +1,313 @@
+"""The notebooks without running them (nbval runs them, see pyproject.toml), the set-up helpers of
+``course.colab``, and the student release's notebooks, which must stop at the first stub."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from course import colab
+from course.grading import config
+from course.paths import KIT_ROOT
+
+NOTEBOOKS = sorted((KIT_ROOT / "notebooks").glob("*.ipynb"))
+GRADED_NOTEBOOKS = {"clip.ipynb", "dino.ipynb"}
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(path: Path):
+    return [cell for cell in read(path).cells if cell.cell_type == "code"]
+
+
+def markdown(path: Path) -> list[str]:
+    return [cell.source for cell in read(path).cells if cell.cell_type == "markdown"]
+
+
+def stored_text(cell) -> str:
+    """The stream and text outputs a cell carries."""
+    parts = []
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "text/plain" in output.get("data", {}):
+            parts.append(output.data["text/plain"])
+    return "".join(parts)
+
+
+def checked_output(name: str) -> list[str]:
+    """Stored output lines of the checked cells of ``notebooks/name``."""
+    cells = [c for c in code_cells(KIT_ROOT / "notebooks" / name) if CHECK_MARK in c.source]
+    return [line for cell in cells for line in stored_text(cell).splitlines()]
+
+
+def kit_definitions() -> set[str]:
+    """Names of the functions and classes defined at the top level of the kit's modules."""
+    names = set()
+    for path in (KIT_ROOT / "course").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        names |= {node.name for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return names
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook structure
+# ----------------------------------------------------------------------------------------------
+
+
+def test_the_graded_notebooks_exist():
+    assert GRADED_NOTEBOOKS <= {path.name for path in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernel_is_python3(path):
+    assert read(path).metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_cell_is_the_shared_setup_cell(path):
+    first = read(path).cells[0]
+    assert first.cell_type == "code" and first.source == colab.SETUP_CELL, (
+        f"{path.name}: the first cell must be course.colab.SETUP_CELL, verbatim")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_private_copy_of_kit_logic(path):
+    shared = kit_definitions()
+    for index, cell in enumerate(code_cells(path)):
+        source = "".join("\n" if line.lstrip().startswith(("%", "!")) else line
+                         for line in cell.source.splitlines(keepends=True))
+        defined = {node.name for node in ast.walk(ast.parse(source))
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        assert not defined & shared, (
+            f"{path.name} code cell {index} defines {sorted(defined & shared)}, which course/ already "
+            "defines: import it instead")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_only_checked_cells_store_outputs(path):
+    """nbval compares checked cells with their stored outputs; other outputs stay out of git."""
+    for index, cell in enumerate(code_cells(path)):
+        if CHECK_MARK in cell.source:
+            assert cell.outputs, f"{path.name} code cell {index} is checked but stores no output to compare"
+        else:
+            assert not cell.outputs, f"{path.name} code cell {index} stores outputs: clear them"
+
+
+def test_clip_checks_the_seed_similarity_table():
+    assert checked_output("clip.ipynb") == [f"relative error < {config.REL_ERROR_MAX:g}: True"]
+    prose = " ".join(markdown(KIT_ROOT / "notebooks" / "clip.ipynb"))
+    stated = re.findall(r"relative error must be below (\d+(?:\.\d+)?e-\d+)", prose)
+    assert [float(value) for value in stated] == [config.REL_ERROR_MAX]
+
+
+def test_dino_checks_patch_token_shapes():
+    from course.models import tiny_dino
+
+    model = tiny_dino()  # the same width and patch size as DINO ViT-S/8
+    side, width = 480, model.embed_dim
+    patches = (side // model.patch_embed.patch_size[0]) ** 2
+    assert width == 384 and patches == 3600  # DINO ViT-S/8's numbers, which the notebook explains
+    assert checked_output("dino.ipynb") == [
+        f"torch.Size([1, 3, {side}, {side}])",
+        f"torch.Size([1, {patches + 1}, {width}])",
+        f"torch.Size([1, {patches}, {width}])",
+        f"torch.Size([{patches}, {width}]) torch.Size([{patches}])",
+    ]
+
+
+def test_dino_states_the_grader_thresholds_once():
+    prose = markdown(KIT_ROOT / "notebooks" / "dino.ipynb")
+    stating = [text for text in prose if "mean IoU above" in text]
+    assert len(stating) == 1, "the IoU thresholds must be stated in exactly one Markdown cell"
+    numbers = [float(n) for n in re.findall(r"above \*\*([\d.]+)\*\*", stating[0])]
+    assert numbers == [config.IOU_FIRST_FRAME, config.IOU_LAST_FRAME, config.IOU_ALL_FRAMES]
+    for cell in code_cells(KIT_ROOT / "notebooks" / "dino.ipynb"):  # code reads them from the config
+        for value in numbers:
+            assert not re.search(rf"(?<![\d.]){re.escape(str(value))}(?![\d])", cell.source), cell.source
+
+
+@pytest.mark.parametrize("name", sorted(GRADED_NOTEBOOKS))
+def test_last_cell_collects_the_submission_only_on_request(name):
+    last = read(KIT_ROOT / "notebooks" / name).cells[-1]
+    assert "collect_submission()" in last.source and "SUBMIT = False" in last.source
+
+
+# ----------------------------------------------------------------------------------------------
+# The set-up cell and course.colab
+# ----------------------------------------------------------------------------------------------
+
+
+def run_setup_cell(cwd: Path, drive: Path | None = None, kit_folder: str | None = None):
+    """Run SETUP_CELL in a fresh interpreter; ``drive`` fakes Colab (google.colab) with that folder
+    as the mount point. Returns the completed process."""
+    cell = colab.SETUP_CELL
+    prelude = ""
+    if drive is not None:
+        cell = cell.replace('"/content/drive"', repr(str(drive)))
+        cell = cell.replace('Path("/content/drive/MyDrive")', f"Path({str(drive / 'MyDrive')!r})")
+        prelude = ("import sys, types\ncolab = types.ModuleType('google.colab')\n"
+                   "colab.drive = types.SimpleNamespace(mount=lambda path: print('mounted', path))\n"
+                   "sys.modules['google'] = types.ModuleType('google')\nsys.modules['google.colab'] = colab\n")
+    if kit_folder is not None:
+        cell = cell.replace('KIT_FOLDER = "ssl-vision-course-kit"', f"KIT_FOLDER = {kit_folder!r}")
+    assert cell.count("/content/drive") == 0 or drive is None
+    return subprocess.run([sys.executable, "-c", prelude + cell], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "COURSE_OFFLINE": "1"})
+
+
+def test_setup_cell_outside_colab_finds_the_kit_from_the_notebooks_folder():
+    done = run_setup_cell(KIT_ROOT / "notebooks")
+    assert done.returncode == 0, done.stderr
+    assert f"kit: {KIT_ROOT} (local)" in done.stdout
+    assert "COURSE_OFFLINE=1" in done.stdout
+
+
+def test_setup_cell_in_colab_with_a_wrong_folder_says_what_it_looked_for(tmp_path):
+    (tmp_path / "MyDrive" / "courses" / "my-kit").mkdir(parents=True)
+    done = run_setup_cell(tmp_path, drive=tmp_path, kit_folder="courses/the-kit")
+    assert done.returncode != 0
+    assert "mounted" in done.stdout
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("FileNotFoundError: No kit in")
+    assert str(tmp_path / "MyDrive" / "courses" / "the-kit" / "course" / "colab.py") in message
+    assert "['my-kit']" in message and "Set KIT_FOLDER" in message
+
+
+def test_setup_cell_in_colab_uses_the_kit_on_drive(tmp_path):
+    drive_kit = tmp_path / "MyDrive" / "kit"
+    drive_kit.parent.mkdir(parents=True)
+    drive_kit.symlink_to(KIT_ROOT, target_is_directory=True)
+    done = run_setup_cell(tmp_path, drive=tmp_path, kit_folder="kit")
+    assert done.returncode == 0, done.stderr
+    assert f"kit: {KIT_ROOT} (" in done.stdout
+
+
+def test_requirement_for_reads_the_kit_requirements(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# comment\ntorch>=2.4\nopen_clip_torch>=3.0,<4  # CLIP\nlovely-tensors>=0.1.15\n")
+    assert colab.requirement_for("open_clip_torch", requirements) == "open_clip_torch>=3.0,<4"
+    assert colab.requirement_for("lovely_tensors", requirements) == "lovely-tensors>=0.1.15"
+    assert colab.requirement_for("decord", requirements) == "decord"
+
+
+def test_install_missing_installs_only_what_is_missing_and_pins_torch(monkeypatch):
+    modules = {"json": "not-needed", "surely_not_installed_module_x": "mediapy"}
+    calls = []
+
+    def fake_pip(command, **kwargs):
+        constraints = Path(command[command.index("--constraint") + 1]).read_text()
+        calls.append((command, constraints))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    installed = colab.install_missing(modules, run=fake_pip)
+    assert installed == [colab.requirement_for("mediapy")]
+    (command, constraints), = calls
+    assert command[:4] == [sys.executable, "-m", "pip", "install"] and command[-1] == installed[0]
+    assert f"torch=={importlib.metadata.version('torch')}" in constraints.splitlines()
+    assert not any(arg.startswith("torch") for arg in command)
+    assert colab.install_missing({"json": "x"}, run=fake_pip) == [] and len(calls) == 1
+
+
+def test_install_missing_reports_pip_failure():
+    def failing_pip(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for decord")
+
+    with pytest.raises(RuntimeError, match="No matching distribution found for decord"):
+        colab.install_missing({"surely_not_installed_module_x": "decord"}, run=failing_pip)
+
+
+def test_the_kit_caches_live_in_the_kit_folder(monkeypatch):
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.delenv("HF_HOME", raising=False)
+    for path in colab.use_kit_caches().values():
+        assert Path(path).is_relative_to(KIT_ROOT / "cache")
+
+
+def test_setup_refuses_a_kit_other_than_the_imported_one(tmp_path):
+    with pytest.raises(RuntimeError, match="Restart the runtime"):
+        colab.setup(tmp_path, install=False, quiet=True)
+
+
+def test_fetch_dataset(monkeypatch):
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append((command, kwargs["env"]))
+        return subprocess.CompletedProcess(command, 0)
+
+    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+        colab.fetch_dataset("imagenet", run=fake_run)
+    assert colab.fetch_dataset("davis", run=fake_run).name == "DAVIS" and not calls  # offline: nothing
+    monkeypatch.setenv("COURSE_OFFLINE", "0")
+    colab.fetch_dataset("coco", run=fake_run)
+    (command, env), = calls
+    assert command == ["bash", str(KIT_ROOT / "get_datasets.sh"), "coco"] and env["PYTHON"] == sys.executable
+    with pytest.raises(RuntimeError, match="failed"):
+        colab.fetch_dataset("coco", run=lambda command, **kwargs: subprocess.CompletedProcess(command, 1))
+
+
+def test_write_and_show_video_without_ffmpeg(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import cv2
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    frames = np.zeros((5, 32, 48, 3), np.uint8)
+    frames[:, :, :, 0] = 200  # red in RGB
+    path = colab.write_and_show_video(frames, tmp_path / "out" / "video.mp4", fps=5)
+    capture = cv2.VideoCapture(str(path))
+    decoded = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        decoded.append(frame)  # [H, W, 3] BGR
+    assert len(decoded) == 5 and decoded[0].shape == (32, 48, 3)
+    assert decoded[0][..., 2].mean() > 150 > decoded[0][..., 0].mean()  # red stays red
+    assert "video saved to" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"\[T, H, W, 3\] uint8"):
+        colab.write_and_show_video(frames[0], tmp_path / "bad.mp4")
+
+
+# ----------------------------------------------------------------------------------------------
+# The student release: its notebooks stop at the first stub, naming it
+# ----------------------------------------------------------------------------------------------
+
+FIRST_STUB = {"clip.ipynb": "get_similarity_no_loop", "dino.ipynb": "DavisDataset.get_sample"}
+
+
+@pytest.fixture(scope="module")
+def student_kit(tmp_path_factory):
+    release = pytest.importorskip("course.release")
+    student_dir = tmp_path_factory.mktemp("dist") / "student"
+    release.build_student(KIT_ROOT, student_dir, allow_missing=True)
+    return student_dir
+
+
+@pytest.mark.parametrize("name", sorted(FIRST_STUB))
+def test_student_notebook_stops_at_the_first_stub(student_kit, name):
+    nbclient = pytest.importorskip("nbclient")
+    path = student_kit / "notebooks" / name
+    notebook = read(path)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
+        client.execute()
+    assert failure.value.ename == "NotImplementedError", failure.value
+    assert failure.value.evalue.startswith(FIRST_STUB[name] + ":"), failure.value.evalue
+    # it ran in the student kit, not in this one
+    assert "kit: " + str(student_kit) in stored_text(notebook.cells[0])

@@ -1,0 +1,419 @@
+"""The student release: stub generation, the kit it writes, and its three proofs.
+
+Stub generation runs on small sources written here; the real release runs once into a temporary
+``dist`` (without the autograder, whose module is tested on its own).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import inspect
+import io
+import json
+import textwrap
+import types
+
+import nbformat
+import pytest
+
+from course import release
+from course.__main__ import main as course_main
+from course.grading.cases import CASES
+from course.paths import KIT_ROOT
+
+REFERENCE = KIT_ROOT / "course" / "clip_dino.py"
+
+
+def strip(source: str, kind: str = "module") -> str:
+    return release.strip_solutions(textwrap.dedent(source), "demo.py", kind)[0]
+
+
+def run_stub(stub: str) -> dict:
+    namespace: dict = {}
+    exec(compile(stub, "demo.py", "exec"), namespace)
+    return namespace
+
+
+# ----------------------------------------------------------------------------------------------
+# Stub generation on small sources
+# ----------------------------------------------------------------------------------------------
+
+FUNCTION = '''
+def add(a, b):
+    """Sum of a [N] and b [N]."""
+    if a is None:
+        raise ValueError("a is missing")
+    ### BEGIN SOLUTION
+    total = a + b  # the secret
+    ### END SOLUTION
+    return total
+'''
+
+
+def test_function_block_becomes_a_marked_region_that_raises():
+    stub = strip(FUNCTION)
+    assert "the secret" not in stub and "SOLUTION" not in stub
+    region = [f"    {release.REGION_START}", "    # TODO: implement add (see the docstring above).",
+              '    raise NotImplementedError("add: write your code in demo.py")', f"    {release.REGION_END}"]
+    assert "\n".join(region) in stub
+    add = run_stub(stub)["add"]
+    assert add.__doc__ == "Sum of a [N] and b [N]."
+    with pytest.raises(NotImplementedError, match="^add: "):
+        add(1, 2)
+    with pytest.raises(ValueError, match="a is missing"):  # code outside the markers stays
+        add(None, 2)
+
+
+def test_method_block_is_named_class_dot_method_at_its_own_indentation():
+    stub = strip('''
+        class Box:
+            def area(self, w, h):
+                """Area of a w x h box."""
+                for _ in range(1):
+                    ### BEGIN SOLUTION
+                    return w * h
+                    ### END SOLUTION
+    ''')
+    assert '            raise NotImplementedError("Box.area: write your code in demo.py")\n' in stub
+    with pytest.raises(NotImplementedError, match="^Box.area: "):
+        run_stub(stub)["Box"]().area(2, 3)
+
+
+def test_module_level_block_is_removed_entirely():
+    stub = strip('''
+        import math
+
+        ### BEGIN SOLUTION
+        def _helper(x):
+            return math.sqrt(x)
+        ### END SOLUTION
+
+
+        def public(x):
+            """Public."""
+            ### BEGIN SOLUTION
+            return _helper(x)
+            ### END SOLUTION
+    ''')
+    assert "_helper" not in stub and "YOUR CODE HERE" in stub
+    assert set(run_stub(stub)) >= {"math", "public"}
+
+
+def test_sources_without_markers_are_unchanged():
+    source = "def f():\n    return 1  # no solution here\n"
+    assert release.strip_solutions(source, "demo.py") == (source, [])
+
+
+BAD_MARKERS = {
+    "nested": ("def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    x = 1\n"
+               "    ### END SOLUTION\n    ### END SOLUTION\n", "demo.py:3: nested"),
+    "unmatched end": ("def f():\n    x = 1\n    ### END SOLUTION\n", "demo.py:3: '### END SOLUTION' without"),
+    "never closed": ("def f():\n    ### BEGIN SOLUTION\n    x = 1\n", "demo.py:2: '### BEGIN SOLUTION' is never closed"),
+    "indentation": ("def f():\n    if True:\n        ### BEGIN SOLUTION\n        x = 1\n    ### END SOLUTION\n",
+                    "demo.py:5: '### END SOLUTION' is indented by 4"),
+    "not alone": ("def f():\n    x = 1  ### BEGIN SOLUTION\n", "demo.py:2: solution marker text must stand alone"),
+    "class body": ("class A:\n    ### BEGIN SOLUTION\n    x = 1\n    ### END SOLUTION\n",
+                   "demo.py:2: a solution block in the body of class A"),
+    "spans two functions": ("def f():\n    x = 1\n    ### BEGIN SOLUTION\n    y = 2\n\ndef g():\n"
+                            "    z = 3\n    ### END SOLUTION\n", "demo.py:3: the solution block of f runs into g"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_MARKERS)
+def test_bad_markers_are_errors_naming_file_and_line(name):
+    source, message = BAD_MARKERS[name]
+    with pytest.raises(release.MarkerError) as error:
+        release.strip_solutions(source, "demo.py")
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def notebook_with_solutions():
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["widgets"] = {"state": {"progress": "bar"}}
+    code = nbformat.v4.new_code_cell("%matplotlib inline\nx = 1\n### BEGIN SOLUTION\ny = x + 41  # secret\n"
+                                     "### END SOLUTION\nprint(y)", execution_count=3)
+    code.outputs = [nbformat.v4.new_output("stream", text="42\n")]
+    code.metadata["execution"] = {"iopub.status.idle": "2026-01-01T00:00:00"}
+    text = nbformat.v4.new_markdown_cell("Why?\n### BEGIN SOLUTION\nBecause of the secret.\n### END SOLUTION")
+    notebook.cells = [code, text]
+    return notebook
+
+
+def test_notebook_cleared_and_stripped_cell_by_cell():
+    notebook, blocks = release.clear_notebook(notebook_with_solutions(), "nb.ipynb")
+    code, text = notebook.cells
+    assert len(blocks) == 2 and code.outputs == [] and code.execution_count is None
+    assert "execution" not in code.metadata and "widgets" not in notebook.metadata
+    assert "secret" not in code.source + text.source and "SOLUTION" not in code.source + text.source
+    assert 'raise NotImplementedError("write your code in this cell (nb.ipynb cell 0)")' in code.source
+    assert text.source == "Why?\n**YOUR ANSWER HERE**\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a kit from a small master kit
+# ----------------------------------------------------------------------------------------------
+
+
+def write_small_kit(root):
+    files = {
+        "course/__init__.py": "",
+        "course/clip_dino.py": FUNCTION,
+        "course/release.py": "# instructor only\n",
+        "course/__main__.py": "# instructor only\n",
+        "course/grading/__init__.py": "",
+        "course/grading/config.py": "POINTS = {}\n",
+        "course/grading/cases.py": "HIDDEN = 'hidden case'\n",
+        "course/grading/runner.py": "# grader\n",
+        "course/__pycache__/clip_dino.cpython-311.pyc": "",
+        "notebooks/.ipynb_checkpoints/demo-checkpoint.ipynb": "{}",
+        "datasets/samples/clip/00000.txt": "sample\n",
+        "datasets/README.md": "data\n",
+        "datasets/coco_selection.json": "[]\n",
+        "get_datasets.sh": "#!/bin/sh\n",
+        "requirements.txt": "torch\n",
+        "README.md": "# The kit\n\n## For students\n\nDo the work.\n\n## For instructors\n\nSecret plans.\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    nbformat.write(notebook_with_solutions(), root / "notebooks" / "demo.ipynb")
+
+
+def test_build_student_copies_the_kit_without_instructor_material(tmp_path):
+    write_small_kit(tmp_path / "kit")
+    kit = release.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
+    written = sorted(p.relative_to(kit.student_dir).as_posix() for p in kit.student_dir.rglob("*") if p.is_file())
+    assert written == sorted(kit.files) == [
+        "README.md", "course/__init__.py", "course/clip_dino.py", "course/grading/__init__.py",
+        "course/grading/config.py", "datasets/README.md", "datasets/coco_selection.json",
+        "datasets/samples/clip/00000.txt", "get_datasets.sh", "notebooks/demo.ipynb", "requirements.txt"]
+    assert kit.stripped == {"course/clip_dino.py": 1, "notebooks/demo.ipynb": 2}
+    assert kit.solution_lines == {"total = a + b  # the secret", "y = x + 41  # secret", "Because of the secret."}
+    readme = (kit.student_dir / "README.md").read_text()
+    assert "Do the work." in readme and "Secret plans" not in readme
+    notebook = nbformat.read(kit.student_dir / "notebooks" / "demo.ipynb", as_version=4)
+    assert notebook.cells[0].outputs == [] and "secret" not in notebook.cells[0].source
+    proof = release.prove_no_solution_left(tmp_path / "dist", kit.solution_lines)
+    assert proof.ok, proof.render()
+
+
+def test_missing_kit_files_fail_unless_allowed(tmp_path):
+    write_small_kit(tmp_path / "kit")
+    (tmp_path / "kit" / "get_datasets.sh").unlink()
+    with pytest.raises(release.ReleaseError, match=r"get_datasets.sh .*--allow-missing"):
+        release.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
+    kit = release.build_student(tmp_path / "kit", tmp_path / "dist" / "student", allow_missing=True)
+    assert kit.missing == ["get_datasets.sh (the dataset download script)"]
+
+
+def test_refuses_to_write_over_the_master_kit(tmp_path):
+    write_small_kit(tmp_path / "kit")
+    with pytest.raises(release.ReleaseError, match="holds the master kit"):
+        release.build_student(tmp_path / "kit" / "course", tmp_path / "kit")
+
+
+# ----------------------------------------------------------------------------------------------
+# The proofs can fail
+# ----------------------------------------------------------------------------------------------
+
+CHEAP_CASES = [c for c in CASES if c.question in ("get_similarity_no_loop", "compute_iou")]
+
+
+def test_proof_2_reports_a_stub_that_passes_or_fails_for_another_reason():
+    import course.clip_dino as reference
+
+    assert len(release.prove_stub_fails(reference, CHEAP_CASES).problems) == len(CHEAP_CASES)
+    broken = types.SimpleNamespace(get_similarity_no_loop=lambda t, i: 1 / 0, compute_iou=lambda p, g, c: 1 / 0)
+    proof = release.prove_stub_fails(broken, CHEAP_CASES)
+    assert len(proof.problems) == len(CHEAP_CASES)
+    assert all("ZeroDivisionError" in p and "not NotImplementedError" in p for p in proof.problems)
+
+
+def test_proof_1_reports_a_reference_that_fails():
+    def missing(*args):
+        raise NotImplementedError("stub")
+
+    stub = types.SimpleNamespace(get_similarity_no_loop=missing, compute_iou=missing)
+    proof = release.prove_reference_passes(stub, CHEAP_CASES)
+    assert not proof.ok and len(proof.problems) == len(CHEAP_CASES)
+
+
+def test_proof_3_finds_solution_lines_and_markers_in_any_text_file(tmp_path):
+    import zipfile
+
+    (tmp_path / "a.py").write_text("x = 1\n    total = a + b  # the secret, kept\n")
+    (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [{"source": ["s = \"quoted secret line\"\n"]}]}))
+    with zipfile.ZipFile(tmp_path / "c.zip", "w") as archive:
+        archive.writestr("inner/notes.md", "### END SOLUTION\n")
+    (tmp_path / "d.bin").write_bytes(b"\0total = a + b  # the secret")  # binary: skipped
+    proof = release.prove_no_solution_left(tmp_path, {"total = a + b  # the secret", 's = "quoted secret line"'})
+    assert len(proof.problems) == 3, proof.render()
+    assert any(p.startswith("a.py:2:") for p in proof.problems)
+    assert any(p.startswith("b.ipynb (text of its cells):1:") and "quoted secret" in p for p in proof.problems)
+    assert any(p.startswith("c.zip!inner/notes.md:1: solution marker") for p in proof.problems)
+
+
+# ----------------------------------------------------------------------------------------------
+# The real release
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    dist = tmp_path_factory.mktemp("dist")
+    printed: list[str] = []
+    result = release.release(dist, autograder=False, allow_missing=True, echo=printed.append)
+    return result, "\n".join(printed)
+
+
+def test_release_prints_three_passing_proofs(released):
+    result, printed = released
+    assert result.ok, printed
+    for number in (1, 2, 3):
+        assert f"[PASS] Proof {number}:" in printed
+    assert f"{len(CASES)}/{len(CASES)} cases pass" in printed
+    assert f"{len(CASES)}/{len(CASES)} cases fail with NotImplementedError" in printed
+    assert "RELEASE OK" in printed
+
+
+def public_api(tree: ast.Module) -> dict[str, tuple]:
+    """name -> (arguments, docstring) of every public function, class and method (and __init__)."""
+    api = {}
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.ClassDef)) or node.name.startswith("_"):
+            continue
+        api[node.name] = (ast.dump(node.args) if isinstance(node, ast.FunctionDef) else None, ast.get_docstring(node))
+        for member in node.body if isinstance(node, ast.ClassDef) else []:
+            if isinstance(member, ast.FunctionDef) and (not member.name.startswith("_") or member.name == "__init__"):
+                api[f"{node.name}.{member.name}"] = (ast.dump(member.args), ast.get_docstring(member))
+    return api
+
+
+def test_stub_compiles_and_keeps_every_public_signature_and_docstring(released):
+    result, _ = released
+    stub_path = result.kit.student_dir / "course" / "clip_dino.py"
+    stub_source = stub_path.read_text()
+    compile(stub_source, str(stub_path), "exec")
+    reference_api = public_api(ast.parse(REFERENCE.read_text()))
+    assert {"get_similarity_no_loop", "DavisDataset.get_sample", "compute_iou"} <= set(reference_api)
+    assert public_api(ast.parse(stub_source)) == reference_api
+    stub = release.load_module_from_path(stub_path, "_test_release_stub")
+    import course.clip_dino as reference
+
+    for name in reference_api:
+        ref_obj, stub_obj = reference, stub
+        for part in name.split("."):
+            ref_obj, stub_obj = getattr(ref_obj, part), getattr(stub_obj, part)
+        assert inspect.getdoc(stub_obj) == inspect.getdoc(ref_obj), name
+        if callable(ref_obj) and not inspect.isclass(ref_obj):
+            assert str(inspect.signature(stub_obj)) == str(inspect.signature(ref_obj)), name
+
+
+def functions_with_solutions(source: str) -> set[str]:
+    """Qualified names of the functions whose bodies hold a BEGIN marker (found independently)."""
+    marker_lines = [n for n, line in enumerate(source.splitlines(), 1) if line.strip() == "### BEGIN SOLUTION"]
+    names = set()
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                if isinstance(child, ast.FunctionDef) and any(child.lineno < n <= child.end_lineno for n in marker_lines):
+                    names.add(prefix + child.name)
+                visit(child, prefix + child.name + ".")
+
+    visit(ast.parse(source), "")
+    return names
+
+
+def test_stub_raises_not_implemented_naming_each_function(released):
+    result, _ = released
+    stub_source = (result.kit.student_dir / "course" / "clip_dino.py").read_text()
+    names = functions_with_solutions(REFERENCE.read_text())
+    assert {"get_similarity_no_loop", "CLIPImageRetriever.retrieve", "DINOSegmentation.train"} <= names
+    for name in names:
+        assert f'raise NotImplementedError("{name}: write your code in course/clip_dino.py")' in stub_source
+
+
+def lines_of_other_sources() -> set[str]:
+    """Stripped lines of the kit's modules and notebook cells other than the reference."""
+    lines = set()
+    for path in (KIT_ROOT / "course").rglob("*.py"):
+        if path != REFERENCE:
+            lines |= {line.strip() for line in path.read_text().splitlines()}
+    for path in (KIT_ROOT / "notebooks").glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            lines |= {line.strip() for line in cell.source.splitlines()}
+    return lines
+
+
+def test_no_marker_and_no_solution_line_anywhere_in_dist(released):
+    result, _ = released
+    solution, public, inside = set(), set(), False
+    for line in REFERENCE.read_text().splitlines():
+        if line.strip() in ("### BEGIN SOLUTION", "### END SOLUTION"):
+            inside = line.strip() == "### BEGIN SOLUTION"
+        else:
+            (solution if inside else public).add(line.strip())
+    public |= lines_of_other_sources()  # e.g. `with torch.no_grad():` in a notebook is no secret
+    solution = {line for line in solution - public if len(line) >= 20}
+    assert len(solution) > 20
+    for path in result.dist.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".ipynb", ".md", ".txt", ".sh", ".json"):
+            text = path.read_text()
+            assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, path
+            leaked = [line for line in solution if line in text]
+            assert not leaked, f"{path}: {leaked}"
+
+
+def test_notebooks_have_no_outputs(released):
+    result, _ = released
+    sources = sorted(p.name for p in (KIT_ROOT / "notebooks").glob("*.ipynb"))
+    written = sorted((result.kit.student_dir / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in written] == sources
+    for path in written:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path
+
+
+def test_hidden_cases_and_the_grader_are_absent(released):
+    result, _ = released
+    student = result.kit.student_dir
+    assert sorted(p.name for p in (student / "course" / "grading").iterdir()) == ["__init__.py", "config.py"]
+    assert not (student / "course" / "release.py").exists() and not (student / "course" / "__main__.py").exists()
+    texts = [p.read_text() for p in student.rglob("*") if p.suffix in (".py", ".ipynb", ".md")]
+    for case in CASES:
+        if case.hidden:
+            assert not any(case.name in text for text in texts), case.name
+
+
+# ----------------------------------------------------------------------------------------------
+# python -m course
+# ----------------------------------------------------------------------------------------------
+
+
+def test_main_help_explains_the_job():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_:
+        course_main(["--help"])
+    assert exit_.value.code == 0
+    assert "python -m course" in out.getvalue() and "--no-autograder" in out.getvalue()
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_main_runs_the_release_with_defaults_and_exits_with_its_status(ok, monkeypatch, tmp_path):
+    calls = []
+
+    def fake_release(dist, autograder, allow_missing):
+        calls.append((dist, autograder, allow_missing))
+        kit = release.StudentKit(KIT_ROOT, tmp_path / "student")
+        return release.Release(dist, kit=kit, error=None if ok else "broken")
+
+    monkeypatch.setattr(release, "release", fake_release)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = course_main([])
+    assert calls == [(KIT_ROOT / "dist", True, False)]
+    assert status == (0 if ok else 1)
+    assert ("student kit" in out.getvalue()) == ok and ("FAILED" in out.getvalue()) != ok
