@@ -30,15 +30,17 @@ from course.tracking import TrackingConfig, track  # noqa: E402
 
 
 def clip_frames(num_frames: int, davis: str | None, sequence: str):
-    """Frames [H, W, 3] and the first mask: a real DAVIS sequence (looped) or a generated clip,
-    yielded lazily so the frames themselves do not pile up in memory."""
+    """An iterator over frames [H, W, 3] and the first mask: a real DAVIS sequence (looped) or a
+    generated clip. Both are made before the memory baseline is taken."""
     if davis:
         from course.clip_dino import DavisDataset
 
         frames, masks = DavisDataset(root=davis).get_sample(sequence)
         return (frames[i % len(frames)] for i in range(num_frames)), masks[0]
-    base, masks = davis_like_clip(num_frames=50, height=480, width=854, seed=0)
-    return (base[i % len(base)] for i in range(num_frames)), masks[0]
+    # As many distinct frames as asked: a looped clip would repeat frames exactly, and the
+    # tracker's (correct, rarer) path for tied similarities would then dominate the measurement.
+    frames, masks = davis_like_clip(num_frames=num_frames, height=480, width=854, seed=0)
+    return iter(frames), masks[0]
 
 
 def _child(args) -> None:

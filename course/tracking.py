@@ -251,11 +251,11 @@ def _topk_average(sim: torch.Tensor, values, k: int, temperature: float) -> torc
     tied = torch.isinf(kth[:, 0])  # [n]
     if top.shape[1] > k:
         tied |= top[:, k] >= kth[:, 0]
-    if tied.any():  # rare with real features: keep every candidate equal to the k-th
-        row_sim = sim[tied].masked_fill(sim[tied] < kth[tied], -math.inf)  # [r, c]
-        every = torch.arange(sim.shape[1], device=sim.device).expand(len(row_sim), -1)  # [r, c]
-        probs[tied] = torch.einsum("rc,rcm->rm", torch.softmax(row_sim / temperature, dim=-1),
-                                   values(rows[tied], every))
+    every = torch.arange(sim.shape[1], device=sim.device)  # [c]
+    for chunk in rows[tied].split(256):  # rare, but whole frames tie when a video repeats a frame
+        row_sim = sim[chunk].masked_fill(sim[chunk] < kth[chunk], -math.inf)  # [r, c]
+        probs[chunk] = torch.einsum("rc,rcm->rm", torch.softmax(row_sim / temperature, dim=-1),
+                                    values(chunk, every.expand(len(chunk), -1)))
     return probs / probs.sum(dim=-1, keepdim=True)
 
 
