@@ -27,13 +27,14 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from course.palette import davis_palette
+from course.paths import datasets_dir
 
 # ImageNet statistics: DINO was trained on images normalised with them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Where `bash get_datasets.sh davis` puts DAVIS 2017 (trainval, 480p).
-DEFAULT_DAVIS_ROOT = Path(__file__).resolve().parent.parent / "datasets" / "DAVIS"
+DEFAULT_DAVIS_ROOT = datasets_dir() / "DAVIS"
 
 
 # ----------------------------------------------------------------------------------------------
