@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/bench_propagate.py            # 60x107 and 30x54, t=8, D=384, M=4
 
-Prints, per grid size: median seconds of each, the time ratio (goal >= 25x at 60x107), peak
-memory of each measured in a fresh subprocess (peak RSS growth over the inputs; goal <= 0.1)
-and the max abs difference of the probabilities (goal <= 1e-5). CPU only; not a test.
+Prints, per grid size: median seconds of each (the two alternate call by call in one process),
+the time ratio (goal >= 25x at 60x107), peak memory of each measured in a fresh subprocess
+(peak RSS growth over the inputs; goal <= 0.1) and the max abs difference of the
+probabilities (goal <= 1e-5). CPU only; not a test.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.memory import peak_rss, reset_peak  # noqa: E402
 from course.tracking import make_neighborhood_mask, propagate  # noqa: E402
 
 
@@ -52,52 +54,48 @@ def make_inputs(h: int, w: int, t: int, dim: int, num_masks: int, seed: int = 0)
     return current, context, probs
 
 
-def run(method: str, h: int, w: int, t: int, dim: int, num_masks: int, repeats: int,
-        size: float = 12, shape: str = "circle", topk: int = 5, temperature: float = 0.2):
-    """Time ``method`` ("fast" or "dense") and return (seconds per call, peak RSS growth MB, output)."""
-    import psutil
-
-    torch.set_grad_enabled(False)
+def make_call(method: str, h: int, w: int, t: int, dim: int, num_masks: int,
+              size: float = 12, shape: str = "circle", topk: int = 5, temperature: float = 0.2):
+    """A no-argument function that runs ``method`` ("fast" or "dense") on the benchmark inputs."""
     current, context, probs = make_inputs(h, w, t, dim, num_masks)
-    mask = make_neighborhood_mask(h, w, size, shape) if method == "dense" else None
-    process = psutil.Process()
-    base = process.memory_info().rss
     if method == "dense":
-        def call():
-            return propagate_dense(current, context, probs, mask, topk, temperature)
-    else:
-        def call():
-            return propagate(current, context, probs, size, shape, topk, temperature)
-    out = call()  # warm-up; its peak counts too
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = call()
-        seconds.append(time.perf_counter() - start)
-    peak = _peak_rss() - base
-    return seconds, peak / 2 ** 20, out
+        mask = make_neighborhood_mask(h, w, size, shape)
+        return lambda: propagate_dense(current, context, probs, mask, topk, temperature)
+    return lambda: propagate(current, context, probs, size, shape, topk, temperature)
 
 
-def _peak_rss() -> int:
-    """Peak resident set size of this process in bytes (Linux ru_maxrss is in KiB)."""
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def time_side_by_side(h: int, w: int, args) -> dict[str, list[float]]:
+    """Seconds per call of each method, alternating dense and fast after a warm-up of each, so
+    that both are measured over the same stretch of time on a shared machine."""
+    calls = {method: make_call(method, h, w, args.t, args.dim, args.masks) for method in ("dense", "fast")}
+    seconds: dict[str, list[float]] = {method: [] for method in calls}
+    for call in calls.values():
+        call()
+    for _ in range(args.repeats):
+        for method, call in calls.items():
+            start = time.perf_counter()
+            call()
+            seconds[method].append(time.perf_counter() - start)
+    return seconds
 
 
 def _child(args) -> None:
-    seconds, peak_mb, out = run(args.child, args.h, args.w, args.t, args.dim, args.masks, args.repeats)
+    """Peak memory of one method: peak RSS growth over the inputs for a warm-up and one more call."""
+    torch.set_grad_enabled(False)
+    call = make_call(args.child, args.h, args.w, args.t, args.dim, args.masks)
+    base = reset_peak()
+    call()
+    out = call()
     torch.save(out, args.out)
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+    print(json.dumps({"peak_mb": (peak_rss() - base) / 2 ** 20}))
 
 
-def measure(method: str, h: int, w: int, args, out_path: Path) -> dict:
-    """Run one method in a fresh subprocess so that its peak memory is its own."""
+def measure_memory(method: str, h: int, w: int, args, out_path: Path) -> float:
+    """Peak memory (MB) of one method, in a fresh subprocess so that the peak is its own."""
     cmd = [sys.executable, __file__, "--child", method, "--h", str(h), "--w", str(w), "--t", str(args.t),
-           "--dim", str(args.dim), "--masks", str(args.masks), "--repeats", str(args.repeats),
-           "--out", str(out_path)]
+           "--dim", str(args.dim), "--masks", str(args.masks), "--out", str(out_path)]
     result = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
 def main() -> None:
@@ -106,7 +104,7 @@ def main() -> None:
     parser.add_argument("--t", type=int, default=8, help="context frames")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--masks", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--child", choices=["fast", "dense"], help=argparse.SUPPRESS)
     parser.add_argument("--h", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--w", type=int, help=argparse.SUPPRESS)
@@ -118,20 +116,22 @@ def main() -> None:
     import tempfile
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; t={args.t}, D={args.dim}, "
-          f"M={args.masks}, radius 12 circle, top-5, T=0.2, {args.repeats} timed runs after a warm-up")
+          f"M={args.masks}, radius 12 circle, top-5, T=0.2; median of {args.repeats} alternating timed runs "
+          f"after a warm-up; peak memory of each in its own process")
     header = (f"{'grid':>8} {'dense s':>9} {'fast s':>8} {'speed-up':>9} {'dense MB':>9} {'fast MB':>8} "
               f"{'mem ratio':>9} {'max |diff|':>11}")
     print(header)
+    torch.set_grad_enabled(False)
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             h, w = (int(v) for v in size.lower().split("x"))
-            dense = measure("dense", h, w, args, Path(tmp) / "dense.pt")
-            fast = measure("fast", h, w, args, Path(tmp) / "fast.pt")
+            dense_mb = measure_memory("dense", h, w, args, Path(tmp) / "dense.pt")
+            fast_mb = measure_memory("fast", h, w, args, Path(tmp) / "fast.pt")
             diff = (torch.load(Path(tmp) / "dense.pt") - torch.load(Path(tmp) / "fast.pt")).abs().max().item()
-            dense_s, fast_s = statistics.median(dense["seconds"]), statistics.median(fast["seconds"])
-            print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {dense['peak_mb']:9.0f} "
-                  f"{fast['peak_mb']:8.0f} {fast['peak_mb'] / dense['peak_mb']:9.3f} {diff:11.2e}")
-
+            seconds = time_side_by_side(h, w, args)
+            dense_s, fast_s = statistics.median(seconds["dense"]), statistics.median(seconds["fast"])
+            print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {dense_mb:9.0f} "
+                  f"{fast_mb:8.0f} {fast_mb / dense_mb:9.3f} {diff:11.2e}")
 
 if __name__ == "__main__":
     main()

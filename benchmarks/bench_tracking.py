@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.memory import peak_rss, reset_peak  # noqa: E402
 from course.dinov3 import tiny_dinov3  # noqa: E402
 from course.synthetic import davis_like_clip  # noqa: E402
 from course.tracking import TrackingConfig, track  # noqa: E402
@@ -47,14 +47,14 @@ def _child(args) -> None:
     torch.set_grad_enabled(False)
     model = tiny_dinov3(hidden_size=384, num_layers=12, num_heads=6)  # ViT-S/16 sized
     frames, first_mask = clip_frames(args.frames, args.davis, args.sequence)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = reset_peak()
     config = TrackingConfig(short_side=args.short_side)
     features, propagation = [], []
     for step in track(model, _Sized(frames, args.frames), first_mask, config, progress=False):
         if step.index > 0:
             features.append(step.feature_seconds)
             propagation.append(step.propagation_seconds)
-    peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    peak_mb = (peak_rss() - base) / 2 ** 20
     print(json.dumps({"features": statistics.median(features), "propagation": statistics.median(propagation),
                       "peak_mb": peak_mb, "frames": len(features) + 1}))
 

@@ -7,9 +7,10 @@ over all context frames), and average those patches' mask probabilities with sof
 
 ``propagate`` computes the same probabilities as the notebook's dense formulation (which builds
 an [h*w, t*h*w] similarity matrix, 4.5 GB at DAVIS size) from the neighbourhood alone: tiles of
-context patches meet small windows of current patches, and only the similarities inside the
-neighbourhood are kept, so work and memory follow the neighbourhood instead of the whole frame. ``track`` is a streaming generator: it keeps
-the context (at most 1 + MAX_CONTEXT_LENGTH frames of features and probabilities) and nothing else.
+context patches meet the current patches within reach of them, one row of tiles at a time, so
+work follows the neighbourhood and memory a few rows of tiles instead of the whole frame.
+``track`` is a streaming generator: it keeps the context (at most 1 + MAX_CONTEXT_LENGTH frames
+of features and probabilities) and nothing else.
 """
 
 from __future__ import annotations
@@ -139,63 +140,122 @@ def neighborhood_offsets(size: float, shape: str, device=None) -> torch.Tensor:
 # ----------------------------------------------------------------------------- propagation
 
 
-@functools.lru_cache(maxsize=16)
-def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device: str):
-    """Index tables of ``propagate`` for one grid and neighbourhood (cached).
+@dataclass(frozen=True)
+class _Plan:
+    """Index tables of ``propagate`` for one grid, neighbourhood and tile size (see ``_propagation_plan``)."""
 
-    A tile's window is the union of its s*s patches' neighbourhoods (U current patches; for a
-    radius-12 circle and s = 4, 600 instead of the 784 of the bounding square).
-    - window_positions [B, U]: each tile's window, as positions in the current grid padded by r
-      (and up to whole tiles).
-    - target [B, U*s*s]: for each row (u, q) of a tile's similarities [U*s*s, t] (current
-      patch u of the window against context patch q), the row (p, o) of the candidate array
-      [(h*w + 1) * O, t] that receives it; pairs outside the neighbourhood or the grid go to the
-      spare rows from h*w*O on.
-    - context_index [h*w, O]: position of p + o in the context grid padded by r.
-    - outside_rows [R]: the candidate rows (p, o) whose context patch p + o is off the grid.
+    radius: int
+    ring: int  # tile rows of similarities kept at once
+    sub: int  # side of a sub-tile; tile = groups * sub
+    full_positions: torch.Tensor  # [tiles_y, tiles_x, A]
+    part_positions: torch.Tensor  # [tiles_y, tiles_x, G, P]
+    context_patches: torch.Tensor  # [tiles_y * tiles_x * s*s] grid position of each tile's patches
+    source: torch.Tensor  # [h*w, O]
+    context_index: torch.Tensor  # [h*w, O]
+
+
+@functools.lru_cache(maxsize=4)
+def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device: str) -> _Plan:
+    """Index tables of ``propagate`` (cached per grid, neighbourhood and tile size).
+
+    A tile of s x s context patches meets the current patches within reach of any of them: its
+    window (U patches, the union of their neighbourhoods; 600 for a radius-12 circle and s = 4).
+    The tile is cut into G = (s / sub)^2 sub-tiles (sub = s / 2 when s is even). A window patch
+    that reaches every sub-tile (A of them, the "full" rows) meets the whole tile in one matrix
+    product; the others (near the window's rim) meet only the sub-tiles they reach, P rows per
+    sub-tile ("part" rows, padded to the largest sub-tile). That cuts the arithmetic from U*s*s
+    to about 1.12x the neighbourhood's pairs (radius 12, s = 4).
+
+    The similarities of one row of tiles go to a ring of 2R + 1 such rows (R = ceil(r / s)),
+    exactly the tile rows a band of s current rows reads, as rows of t:
+    [ring, tiles_x, A, s*s] (full) then [ring, tiles_x, G, P, sub*sub] (part), then one -inf row.
+    - full_positions, part_positions: the window patches of each tile, as positions in the
+      current grid padded by r (and up to whole tiles).
+    - source [h*w, O]: for candidate (p, o) (current patch p, context patch q = p + o), its row in
+      the ring; pairs with q off the grid read the -inf row.
+    - context_index [h*w, O]: position of q in the context grid padded by r.
+    - context_patches: the grid position of each tile's patches, sub-tile by sub-tile (so that
+      a sub-tile's columns are contiguous), for ``_context_tiles``.
     """
     offsets = neighborhood_offsets(size, shape)  # [2r+1, 2r+1]
     radius = offsets.shape[0] // 2
     dy, dx = (offsets.nonzero() - radius).unbind(1)  # [O] each
     num_offsets, span = len(dy), tile + 2 * radius
-    a, b = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
-    a, b = a.reshape(-1, 1), b.reshape(-1, 1)  # [s*s, 1]
-    in_span = (a + radius - dy) * span + (b + radius - dx)  # [s*s, O] position in the s+2r square
+    sub = tile // 2 if tile % 2 == 0 else tile
+    groups, cells = (tile // sub) ** 2, sub * sub
+    # Patch q of a tile, in sub-tile order: (sub-tile row, sub-tile column, row, column).
+    gy, gx, a, b = torch.meshgrid(*[torch.arange(n) for n in (tile // sub, tile // sub, sub, sub)], indexing="ij")
+    a, b = (gy * sub + a).reshape(-1, 1), (gx * sub + b).reshape(-1, 1)  # [s*s, 1] q's row and column in the tile
+    in_span = (a + radius - dy) * span + (b + radius - dx)  # [s*s, O] p = q - o in the s+2r square of q's tile
     union, window_index = torch.unique(in_span, return_inverse=True)  # [U], [s*s, O]
-    window_rows = window_index.T * tile * tile + torch.arange(tile * tile)  # [O, s*s]
+
+    reaches = torch.zeros(len(union), groups, dtype=torch.bool)  # [U, G] window patch u reaches sub-tile g
+    reaches[window_index.flatten(), (torch.arange(tile * tile) // cells).repeat_interleave(num_offsets)] = True
+    full = reaches.all(dim=1)  # [U]
+    part = reaches & ~full[:, None]  # [U, G]
+    rows_per_part = max(int(part.sum(0).max()), 1)
+    full_slot = torch.cumsum(full, 0) - 1  # [U] row of u among the full rows
+    part_slot = torch.cumsum(part, 0) - 1  # [U, G] row of u among sub-tile g's part rows
+    part_members = torch.zeros(groups, rows_per_part, dtype=torch.long)  # [G, P] (padding: window patch 0)
+    for g in range(groups):
+        part_members[g, : int(part[:, g].sum())] = part[:, g].nonzero()[:, 0]
 
     tiles_y, tiles_x = -(-h // tile), -(-w // tile)
     padded_w = tiles_x * tile + 2 * radius
     ty, tx = torch.meshgrid(torch.arange(tiles_y), torch.arange(tiles_x), indexing="ij")
-    corner = (ty * tile * padded_w + tx * tile).reshape(-1, 1)  # [B, 1] tile's window corner
-    window_positions = corner + (union // span) * padded_w + union % span  # [B, U]
+    corner = (ty * tile * padded_w + tx * tile)[..., None]  # [tiles_y, tiles_x, 1] tile's window corner
+    window_positions = corner + (union // span) * padded_w + union % span  # [tiles_y, tiles_x, U]
+    patch_y = (ty[..., None] * tile + a[:, 0]).clamp(max=h - 1)  # [tiles_y, tiles_x, s*s] (partial tiles: edge)
+    patch_x = (tx[..., None] * tile + b[:, 0]).clamp(max=w - 1)
+    context_patches = (patch_y * w + patch_x).flatten()  # [tiles_y * tiles_x * s*s]
 
-    qy = ty.reshape(-1, 1, 1) * tile + a[None]  # [B, s*s, 1] context patch rows
-    qx = tx.reshape(-1, 1, 1) * tile + b[None]  # [B, s*s, 1]
-    py, px = qy - dy, qx - dx  # [B, s*s, O] the current patch that looks at q through offset o
-    inside = (qy < h) & (qx < w) & (py >= 0) & (py < h) & (px >= 0) & (px < w)
-    target = torch.where(inside, py * w + px, h * w) * num_offsets + torch.arange(num_offsets)  # [B, s*s, O]
+    # Where candidate (p, o) lands depends on p's place in its tile and o (tables [s, s, O]) and
+    # on p's tile; built one grid row at a time to keep the [h, w, O] temporaries out of memory.
+    ring = 2 * math.ceil(radius / tile) + 1
+    num_full = int(full.sum())
+    rel_y, rel_x = torch.arange(tile)[:, None] + dy, torch.arange(tile)[:, None] + dx  # [s, O] q from p's tile corner
+    step_y, step_x = rel_y // tile, rel_x // tile  # [s, O] q's tile - p's tile
+    in_tile = (rel_y % tile)[:, None] * tile + rel_x % tile  # [s, s, O] q's row-major place in its tile
+    order = torch.empty(tile * tile, dtype=torch.long)
+    order[(a * tile + b).flatten()] = torch.arange(tile * tile)
+    local = order[in_tile]  # [s, s, O] q's place in its tile, in sub-tile order
+    u = window_index[local, torch.arange(num_offsets)]  # [s, s, O] p's place in q's tile's window
+    group = local // cells  # [s, s, O] q's sub-tile
+    is_full = full[u]  # [s, s, O]
+    full_offset = full_slot[u] * tile * tile + local  # [s, s, O]
+    part_offset = (group * rows_per_part + part_slot[u, group]) * cells + local % cells  # [s, s, O]
+    num_full_rows = ring * tiles_x * num_full * tile * tile
+    spare = num_full_rows + ring * tiles_x * groups * rows_per_part * cells
 
-    i, j = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    cy, cx = i.reshape(-1, 1) + dy, j.reshape(-1, 1) + dx  # [h*w, O] context patch p + o
-    context_index = (cy + radius) * (w + 2 * radius) + cx + radius  # [h*w, O]
-    outside_rows = (~((cy >= 0) & (cy < h) & (cx >= 0) & (cx < w))).flatten().nonzero()[:, 0]  # [R]
-    rows = torch.full((len(target), len(union) * tile * tile), h * w * num_offsets)  # [B, U*s*s]
-    rows.scatter_(1, window_rows.flatten().expand(len(target), -1), target.transpose(1, 2).flatten(1))
-    return radius, window_positions.to(device), rows.to(device), context_index.to(device), outside_rows.to(device)
+    source = torch.empty(h, w, num_offsets, dtype=torch.int32)
+    context_index = torch.empty(h, w, num_offsets, dtype=torch.int32)
+    column_in_tile = torch.arange(w) % tile  # [w]
+    column_tile = torch.arange(w)[:, None] // tile  # [w, 1]
+    qx = torch.arange(w)[:, None] + dx  # [w, O] context column of q
+    for i in range(h):
+        qy = i + dy  # [O] context row of q
+        inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)  # [w, O]
+        ring_tile = (i // tile + step_y[i % tile]) % ring * tiles_x + column_tile + step_x[column_in_tile]  # [w, O]
+        at = (i % tile, column_in_tile)
+        rows = torch.where(is_full[at], ring_tile * (num_full * tile * tile) + full_offset[at],
+                           num_full_rows + ring_tile * (groups * rows_per_part * cells) + part_offset[at])  # [w, O]
+        source[i] = torch.where(inside, rows, spare)
+        context_index[i] = (qy + radius) * (w + 2 * radius) + qx + radius  # position of q, padded grid
+    return _Plan(radius, ring, sub, window_positions[..., full].to(device), window_positions[..., part_members].to(device),
+                 context_patches.to(device), source.view(h * w, -1).to(device), context_index.view(h * w, -1).to(device))
 
 
 _WORKSPACE: dict = {}
 
 
-def _workspace(name: str, shape: tuple, device: torch.device) -> torch.Tensor:
-    """A float buffer reused from call to call (contents undefined). Fresh buffers of these sizes
-    (~100 MB at DAVIS size) would be paged in by the OS on every frame, which costs about as much
-    as the arithmetic; these stay as large as the largest grid seen, not more."""
+def _workspace(name: str, shape: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A buffer reused from call to call (contents undefined). Fresh buffers of these sizes (tens
+    of MB at DAVIS size) would be paged in by the OS on every frame, which costs about as much as
+    the arithmetic; these stay as large as the largest grid seen, not more."""
     numel = math.prod(shape)
-    buffer = _WORKSPACE.get((name, device))
+    buffer = _WORKSPACE.get((name, device, dtype))
     if buffer is None or buffer.numel() < numel:
-        buffer = _WORKSPACE[(name, device)] = torch.empty(numel, device=device)
+        buffer = _WORKSPACE[(name, device, dtype)] = torch.empty(numel, device=device, dtype=dtype)
     return buffer[:numel].view(shape)
 
 
@@ -203,7 +263,7 @@ def _padded(x: torch.Tensor, name: str, pads: tuple[int, int, int, int]) -> torc
     """x [..., h, w, C] zero-padded by (top, bottom, left, right) patches, in a reused buffer."""
     top, bottom, left, right = pads
     *lead, h, w, channels = x.shape
-    out = _workspace(name, (*lead, top + h + bottom, left + w + right, channels), x.device)
+    out = _workspace(name, (*lead, top + h + bottom, left + w + right, channels), x.device, x.dtype)
     out[..., :top, :, :] = 0
     out[..., top + h:, :, :] = 0
     out[..., :, :left, :] = 0
@@ -212,27 +272,23 @@ def _padded(x: torch.Tensor, name: str, pads: tuple[int, int, int, int]) -> torc
     return out
 
 
-def _context_tiles(context_features: torch.Tensor, tile: int) -> torch.Tensor:
-    """Context patches grouped by s x s tile, patch-major: [t, h, w, D] -> [B, s*s*t, D].
+def _context_tiles(context_features: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """Context patches grouped by s x s tile, [t, h, w, D] -> [tiles_y, tiles_x, s*s*t, D].
 
-    Written into a reused buffer; positions past the grid's edge (partial tiles) are zeros, and
-    their similarities are routed off the candidate array."""
-    t, h, w, dim = context_features.shape
-    tiles_y, tiles_x, full_y, full_x = -(-h // tile), -(-w // tile), h // tile, w // tile
-    tiles = _workspace("tiles", (tiles_y, tiles_x, tile, tile, t, dim), context_features.device)
-    if h % tile or w % tile:
-        tiles.zero_()
-    grid = tiles.permute(0, 2, 1, 3, 4, 5)  # [ty, s, tx, s, t, D] (a view)
-    src = context_features.permute(1, 2, 0, 3)  # [h, w, t, D] (a view)
-    rest_y, rest_x = h - full_y * tile, w - full_x * tile
-    grid[:full_y, :, :full_x] = src[:full_y * tile, :full_x * tile].view(full_y, tile, full_x, tile, t, dim)
-    if rest_y:
-        grid[full_y, :rest_y, :full_x] = src[full_y * tile:, :full_x * tile].view(rest_y, full_x, tile, t, dim)
-    if rest_x:
-        grid[:full_y, :, full_x, :rest_x] = src[:full_y * tile, full_x * tile:].view(full_y, tile, rest_x, t, dim)
-    if rest_y and rest_x:
-        grid[full_y, :rest_y, full_x, :rest_x] = src[full_y * tile:, full_x * tile:]
-    return tiles.view(tiles_y * tiles_x, tile * tile * t, dim)
+    Within a tile: sub-tile by sub-tile, patch by patch, then frame, so that each sub-tile's
+    rows are contiguous. Partial tiles at the grid's edge repeat edge patches (their similarities
+    are never read). One gather into a reused buffer.
+    """
+    patches = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
+    tiles = _gather_rows(patches, plan.context_patches, "tiles")  # [B*s*s, t, D]
+    tiles_y, tiles_x = plan.full_positions.shape[:2]
+    return tiles.view(tiles_y, tiles_x, -1, patches.shape[-1])  # [ty, tx, s*s*t, D]
+
+
+def _gather_rows(table: torch.Tensor, positions: torch.Tensor, name: str) -> torch.Tensor:
+    """table [N, ...] rows at ``positions`` [...] -> [..., ...], into a reused buffer."""
+    out = _workspace(name, (positions.numel(), *table.shape[1:]), table.device, table.dtype)
+    return torch.index_select(table, 0, positions.flatten(), out=out).view(*positions.shape, *table.shape[1:])
 
 
 def _topk_average(sim: torch.Tensor, values, k: int, temperature: float) -> torch.Tensor:
@@ -268,8 +324,7 @@ def propagate(
     topk: int = 5,
     temperature: float = 0.2,
     tile: int = 4,
-    tiles_per_step: int = 16,
-    rows_per_step: int = 2048,
+    tiles_per_step: int = 4,
 ) -> torch.Tensor:
     """Mask probabilities of the current frame from the context frames: [h, w, M].
 
@@ -279,12 +334,11 @@ def propagate(
     the weighted average of their probabilities, renormalised to sum to 1.
 
     Equal (to float rounding) to the dense formulation of the upstream notebook, without its
-    [h*w, t*h*w] similarity matrix. A tile of s x s context patches in all t frames (s*s*t
-    columns of one large matrix product) meets the window of current patches around it (the
-    union of the tile's neighbourhoods); of that
-    product only the neighbourhood's entries are kept, in a compact [h*w, O, t] array (O offsets
-    in the neighbourhood, 441 for a radius-12 circle). Top-k and the average then run over O*t
-    candidates per patch, ``rows_per_step`` patches at a time.
+    [h*w, t*h*w] similarity matrix: a tile of s x s context patches in all t frames meets the
+    current patches within reach of it in one matrix product (those that reach only part of the
+    tile meet only that part), one row of tiles at a time, and each band of s current rows then
+    gathers its O*t candidates (O offsets in the neighbourhood, 441 for a radius-12 circle) from
+    the 2R + 1 tile rows it can reach. Memory: those tile rows and one band, not the frame.
     """
     t, h, w, dim = context_features.shape
     num_masks = context_probs.shape[-1]
@@ -293,38 +347,49 @@ def propagate(
             f"shapes do not match: current {tuple(current_features.shape)} should be {(h, w, dim)}, "
             f"context probs {tuple(context_probs.shape)} should be {(t, h, w)} + (M,)")
     device = current_features.device
-    radius, window_positions, target, context_index, outside_rows = _propagation_plan(
-        h, w, float(neighborhood_size), neighborhood_shape, tile, str(device))
-    num_offsets = context_index.shape[1]
-    tiles_y, tiles_x = -(-h // tile), -(-w // tile)
+    plan = _propagation_plan(h, w, float(neighborhood_size), neighborhood_shape, tile, str(device))
+    radius, ring, sub = plan.radius, plan.ring, plan.sub
+    tiles_y, tiles_x, num_full = plan.full_positions.shape
+    groups, rows_per_part = plan.part_positions.shape[2:]
+    num_offsets = plan.context_index.shape[1]
 
-    ctx = _context_tiles(context_features, tile)  # [B, s*s*t, D]
+    ctx = _context_tiles(context_features, plan)  # [ty, tx, s*s*t, D]
     # Current patches, padded by r (and up to whole tiles): windows are rows of this.
     cur = _padded(current_features, "current",
                   (radius, radius + tiles_y * tile - h, radius, radius + tiles_x * tile - w)).view(-1, dim)  # [Hp*Wp, D]
-
-    # Candidates: rows (p, o) of t similarities. Each in-grid row is written exactly once below,
-    # so only the off-grid rows need their -inf.
-    candidates = _workspace("candidates", ((h * w + 1) * num_offsets, t), device)
-    candidates.index_fill_(0, outside_rows, -math.inf)
-    for start in range(0, len(ctx), tiles_per_step):
-        step = slice(start, start + tiles_per_step)
-        keys = cur[window_positions[step]]  # [n, U, D]
-        sim = torch.bmm(keys, ctx[step].transpose(1, 2))  # [n, U, s*s*t]
-        candidates.index_copy_(0, target[step].flatten(), sim.view(-1, t))  # rows (u, q) -> (p, o)
-    candidates = candidates[: h * w * num_offsets].view(h * w, num_offsets * t)  # [h*w, O*t]
+    num_full_rows = ring * tiles_x * num_full * tile * tile
+    num_part_rows = ring * tiles_x * groups * rows_per_part * sub * sub
+    ring_rows = _workspace("ring", (num_full_rows + num_part_rows + 1, t), device, current_features.dtype)
+    ring_rows[-1] = -math.inf
+    full_sims = ring_rows[:num_full_rows].view(ring, tiles_x, num_full, tile * tile * t)  # [ring, tx, A, s*s*t]
+    part_sims = ring_rows[num_full_rows:-1].view(ring, tiles_x * groups, rows_per_part, sub * sub * t)
 
     probs_padded = F.pad(context_probs, (0, 0, radius, radius, radius, radius)).flatten(1, 2)  # [t, Hp*Wp, M]
     k = min(topk, t * num_offsets)
     out = []
-    for start in range(0, h * w, rows_per_step):
-        rows = slice(start, start + rows_per_step)
-        index = context_index[rows]  # [n, O]
+    for row in range(tiles_y + ring // 2):
+        if row < tiles_y:  # similarities of tile row `row`: its context tiles against their windows
+            for start in range(0, tiles_x, tiles_per_step):
+                step = slice(start, start + tiles_per_step)
+                tiles = ctx[row, step]  # [n, s*s*t, D]
+                n = len(tiles)
+                keys = _gather_rows(cur, plan.full_positions[row, step], "full_keys")  # [n, A, D]
+                torch.bmm(keys, tiles.transpose(1, 2), out=full_sims[row % ring, step])  # [n, A, s*s*t]
+                if groups > 1:
+                    keys = _gather_rows(cur, plan.part_positions[row, step], "part_keys").flatten(0, 1)  # [n*G, P, D]
+                    torch.bmm(keys, tiles.reshape(n * groups, -1, dim).transpose(1, 2),
+                              out=part_sims[row % ring, start * groups:(start + n) * groups])  # [n*G, P, s'*s'*t]
+        band = row - ring // 2  # band of s current rows whose whole neighbourhood is now in the ring
+        if band >= 0:
+            patches = slice(band * tile * w, min((band + 1) * tile, h) * w)
+            index = plan.source[patches]  # [n, O]
+            candidates = _gather_rows(ring_rows, index, "candidates").view(len(index), num_offsets * t)  # [n, O*t]
+            index = plan.context_index[patches]  # [n, O]
 
-        def values(r, j, index=index):  # probabilities of candidates j (= o * t + frame) of rows r
-            return probs_padded[j % t, index[r[:, None], j // t]]  # [n, j, M]
+            def values(r, j, index=index):  # probabilities of candidates j (= o * t + frame) of rows r
+                return probs_padded[j % t, index[r[:, None], j // t]]  # [n, j, M]
 
-        out.append(_topk_average(candidates[rows], values, k, temperature))  # [n, M]
+            out.append(_topk_average(candidates, values, k, temperature))  # [n, M]
     return torch.cat(out).view(h, w, num_masks)  # [h, w, M]
 
 

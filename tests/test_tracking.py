@@ -128,6 +128,9 @@ def test_neighborhood_counts_match_integer_points():
 @pytest.mark.parametrize("h, w, t, size, shape, tile", [
     (7, 9, 3, 2, "circle", 4), (13, 11, 2, 3, "square", 8), (10, 12, 1, 2.5, "circle", 3),
     (12, 20, 8, 12, "circle", 8), (9, 9, 4, 12, "square", 8), (6, 5, 2, 1, "circle", 16),
+    # more tile rows than the ring holds, so that it wraps; sub-tiles of 1, 2 and 3; no sub-tiles
+    (30, 17, 3, 3, "circle", 4), (25, 14, 2, 5, "square", 2), (27, 31, 2, 4, "circle", 6),
+    (19, 23, 2, 2.5, "circle", 1), (14, 15, 3, 0, "circle", 4),
 ])
 def test_propagate_equals_the_dense_formulation(h, w, t, size, shape, tile):
     current, context, probs = make_inputs(h, w, t, 24, 4, seed=h * w + t)
