@@ -149,7 +149,7 @@ class _Plan:
     sub: int  # side of a sub-tile; tile = groups * sub
     full_positions: torch.Tensor  # [tiles_y, tiles_x, A]
     part_positions: torch.Tensor  # [tiles_y, tiles_x, G, P]
-    context_patches: torch.Tensor  # [tiles_y * tiles_x * s*s] grid position of each tile's patches
+    context_patches: torch.Tensor  # [tiles_y, tiles_x * s*s] grid position of each tile's patches
     source: torch.Tensor  # [h*w, O]
     context_index: torch.Tensor  # [h*w, O]
 
@@ -175,7 +175,7 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
       the ring; pairs with q off the grid read the -inf row.
     - context_index [h*w, O]: position of q in the context grid padded by r.
     - context_patches: the grid position of each tile's patches, sub-tile by sub-tile (so that
-      a sub-tile's columns are contiguous), for ``_context_tiles``.
+      a sub-tile's columns are contiguous), for ``_context_tile_row``.
     """
     offsets = neighborhood_offsets(size, shape)  # [2r+1, 2r+1]
     radius = offsets.shape[0] // 2
@@ -207,7 +207,7 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
     window_positions = corner + (union // span) * padded_w + union % span  # [tiles_y, tiles_x, U]
     patch_y = (ty[..., None] * tile + a[:, 0]).clamp(max=h - 1)  # [tiles_y, tiles_x, s*s] (partial tiles: edge)
     patch_x = (tx[..., None] * tile + b[:, 0]).clamp(max=w - 1)
-    context_patches = (patch_y * w + patch_x).flatten()  # [tiles_y * tiles_x * s*s]
+    context_patches = (patch_y * w + patch_x).flatten(1)  # [tiles_y, tiles_x * s*s]
 
     # Where candidate (p, o) lands depends on p's place in its tile and o (tables [s, s, O]) and
     # on p's tile; built one grid row at a time to keep the [h, w, O] temporaries out of memory.
@@ -272,17 +272,15 @@ def _padded(x: torch.Tensor, name: str, pads: tuple[int, int, int, int]) -> torc
     return out
 
 
-def _context_tiles(context_features: torch.Tensor, plan: _Plan) -> torch.Tensor:
-    """Context patches grouped by s x s tile, [t, h, w, D] -> [tiles_y, tiles_x, s*s*t, D].
+def _context_tile_row(context_patches: torch.Tensor, plan: _Plan, row: int) -> torch.Tensor:
+    """The context tiles of tile row ``row``: context patches [h*w, t, D] -> [tiles_x, s*s*t, D].
 
     Within a tile: sub-tile by sub-tile, patch by patch, then frame, so that each sub-tile's
     rows are contiguous. Partial tiles at the grid's edge repeat edge patches (their similarities
-    are never read). One gather into a reused buffer.
+    are never read). Gathered row by row, just before use, so that they are still in cache.
     """
-    patches = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
-    tiles = _gather_rows(patches, plan.context_patches, "tiles")  # [B*s*s, t, D]
-    tiles_y, tiles_x = plan.full_positions.shape[:2]
-    return tiles.view(tiles_y, tiles_x, -1, patches.shape[-1])  # [ty, tx, s*s*t, D]
+    tiles = _gather_rows(context_patches, plan.context_patches[row], "tiles")  # [tx*s*s, t, D]
+    return tiles.view(plan.full_positions.shape[1], -1, context_patches.shape[-1])  # [tx, s*s*t, D]
 
 
 def _gather_rows(table: torch.Tensor, positions: torch.Tensor, name: str) -> torch.Tensor:
@@ -353,7 +351,7 @@ def propagate(
     groups, rows_per_part = plan.part_positions.shape[2:]
     num_offsets = plan.context_index.shape[1]
 
-    ctx = _context_tiles(context_features, plan)  # [ty, tx, s*s*t, D]
+    context_patches = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
     # Current patches, padded by r (and up to whole tiles): windows are rows of this.
     cur = _padded(current_features, "current",
                   (radius, radius + tiles_y * tile - h, radius, radius + tiles_x * tile - w)).view(-1, dim)  # [Hp*Wp, D]
@@ -369,9 +367,10 @@ def propagate(
     out = []
     for row in range(tiles_y + ring // 2):
         if row < tiles_y:  # similarities of tile row `row`: its context tiles against their windows
+            ctx = _context_tile_row(context_patches, plan, row)  # [tx, s*s*t, D]
             for start in range(0, tiles_x, tiles_per_step):
                 step = slice(start, start + tiles_per_step)
-                tiles = ctx[row, step]  # [n, s*s*t, D]
+                tiles = ctx[step]  # [n, s*s*t, D]
                 n = len(tiles)
                 keys = _gather_rows(cur, plan.full_positions[row, step], "full_keys")  # [n, A, D]
                 torch.bmm(keys, tiles.transpose(1, 2), out=full_sims[row % ring, step])  # [n, A, s*s*t]
