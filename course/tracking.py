@@ -6,7 +6,7 @@ the latest predictions) inside a spatial neighbourhood, keep the top-k most simi
 over all context frames), and average those patches' mask probabilities with softmax weights.
 
 ``propagate`` computes the same probabilities as the notebook's dense formulation (which builds
-an [h*w, t*h*w] similarity matrix, 4.5 GB at DAVIS size) from the neighbourhood alone: tiles of
+an [h*w, t*h*w] similarity matrix, 1.3 GB per copy at DAVIS size) from the neighbourhood alone: tiles of
 context patches meet the current patches within reach of them, one row of tiles at a time, so
 work follows the neighbourhood and memory a few rows of tiles instead of the whole frame.
 ``track`` is a streaming generator: it keeps the context (at most 1 + MAX_CONTEXT_LENGTH frames
