@@ -146,6 +146,8 @@ class _Plan:
 
     radius: int
     ring: int  # tile rows of similarities kept at once
+    num_full_rows: int  # rows of t similarities in the ring's full part; the part rows follow
+    num_rows: int  # all rows of the ring, the last one -inf
     sub: int  # side of a sub-tile; tile = groups * sub
     full_positions: torch.Tensor  # [tiles_y, tiles_x, A]
     part_positions: torch.Tensor  # [tiles_y, tiles_x, G, P]
@@ -225,7 +227,7 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
     full_offset = full_slot[u] * tile * tile + local  # [s, s, O]
     part_offset = (group * rows_per_part + part_slot[u, group]) * cells + local % cells  # [s, s, O]
     num_full_rows = ring * tiles_x * num_full * tile * tile
-    spare = num_full_rows + ring * tiles_x * groups * rows_per_part * cells
+    spare = num_full_rows + ring * tiles_x * groups * rows_per_part * cells  # the -inf row
 
     source = torch.empty(h, w, num_offsets, dtype=torch.int32)
     context_index = torch.empty(h, w, num_offsets, dtype=torch.int32)
@@ -241,7 +243,8 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
                            num_full_rows + ring_tile * (groups * rows_per_part * cells) + part_offset[at])  # [w, O]
         source[i] = torch.where(inside, rows, spare)
         context_index[i] = (qy + radius) * (w + 2 * radius) + qx + radius  # position of q, padded grid
-    return _Plan(radius, ring, sub, window_positions[..., full].to(device), window_positions[..., part_members].to(device),
+    return _Plan(radius, ring, num_full_rows, spare + 1, sub,
+                 window_positions[..., full].to(device), window_positions[..., part_members].to(device),
                  context_patches.to(device), source.view(h * w, -1).to(device), context_index.view(h * w, -1).to(device))
 
 
@@ -272,15 +275,15 @@ def _padded(x: torch.Tensor, name: str, pads: tuple[int, int, int, int]) -> torc
     return out
 
 
-def _context_tile_row(context_patches: torch.Tensor, plan: _Plan, row: int) -> torch.Tensor:
+def _context_tile_row(patch_features: torch.Tensor, plan: _Plan, row: int) -> torch.Tensor:
     """The context tiles of tile row ``row``: context patches [h*w, t, D] -> [tiles_x, s*s*t, D].
 
     Within a tile: sub-tile by sub-tile, patch by patch, then frame, so that each sub-tile's
     rows are contiguous. Partial tiles at the grid's edge repeat edge patches (their similarities
     are never read). Gathered row by row, just before use, so that they are still in cache.
     """
-    tiles = _gather_rows(context_patches, plan.context_patches[row], "tiles")  # [tx*s*s, t, D]
-    return tiles.view(plan.full_positions.shape[1], -1, context_patches.shape[-1])  # [tx, s*s*t, D]
+    tiles = _gather_rows(patch_features, plan.context_patches[row], "tiles")  # [tx*s*s, t, D]
+    return tiles.view(plan.full_positions.shape[1], -1, patch_features.shape[-1])  # [tx, s*s*t, D]
 
 
 def _gather_rows(table: torch.Tensor, positions: torch.Tensor, name: str) -> torch.Tensor:
@@ -351,23 +354,21 @@ def propagate(
     groups, rows_per_part = plan.part_positions.shape[2:]
     num_offsets = plan.context_index.shape[1]
 
-    context_patches = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
+    patch_features = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
     # Current patches, padded by r (and up to whole tiles): windows are rows of this.
     cur = _padded(current_features, "current",
                   (radius, radius + tiles_y * tile - h, radius, radius + tiles_x * tile - w)).view(-1, dim)  # [Hp*Wp, D]
-    num_full_rows = ring * tiles_x * num_full * tile * tile
-    num_part_rows = ring * tiles_x * groups * rows_per_part * sub * sub
-    ring_rows = _workspace("ring", (num_full_rows + num_part_rows + 1, t), device, current_features.dtype)
+    ring_rows = _workspace("ring", (plan.num_rows, t), device, current_features.dtype)  # rows of t similarities
     ring_rows[-1] = -math.inf
-    full_sims = ring_rows[:num_full_rows].view(ring, tiles_x, num_full, tile * tile * t)  # [ring, tx, A, s*s*t]
-    part_sims = ring_rows[num_full_rows:-1].view(ring, tiles_x * groups, rows_per_part, sub * sub * t)
+    full_sims = ring_rows[:plan.num_full_rows].view(ring, tiles_x, num_full, tile * tile * t)  # [ring, tx, A, s*s*t]
+    part_sims = ring_rows[plan.num_full_rows:-1].view(ring, tiles_x * groups, rows_per_part, sub * sub * t)
 
     probs_padded = F.pad(context_probs, (0, 0, radius, radius, radius, radius)).flatten(1, 2)  # [t, Hp*Wp, M]
     k = min(topk, t * num_offsets)
     out = []
     for row in range(tiles_y + ring // 2):
         if row < tiles_y:  # similarities of tile row `row`: its context tiles against their windows
-            ctx = _context_tile_row(context_patches, plan, row)  # [tx, s*s*t, D]
+            ctx = _context_tile_row(patch_features, plan, row)  # [tx, s*s*t, D]
             for start in range(0, tiles_x, tiles_per_step):
                 step = slice(start, start + tiles_per_step)
                 tiles = ctx[step]  # [n, s*s*t, D]
