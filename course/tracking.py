@@ -151,9 +151,12 @@ class _Plan:
     sub: int  # side of a sub-tile; tile = groups * sub
     full_positions: torch.Tensor  # [tiles_y, tiles_x, A]
     part_positions: torch.Tensor  # [tiles_y, tiles_x, G, P]
+    full_rows: tuple  # per tile row, (lo, hi): the full rows inside the grid are lo:hi
+    part_rows: tuple  # per tile row, (lo, hi): every sub-tile's part rows inside the grid are within lo:hi
     context_patches: torch.Tensor  # [tiles_y, tiles_x * s*s] grid position of each tile's patches
-    source: torch.Tensor  # [h*w, O]
-    context_index: torch.Tensor  # [h*w, O]
+    num_offsets: int  # O, the neighbourhood's offsets; the tables' columns are padded to a multiple of 16
+    source: torch.Tensor  # [h*w, O'] (O' >= O)
+    context_index: torch.Tensor  # [h*w, O']
 
 
 @functools.lru_cache(maxsize=4)
@@ -171,11 +174,15 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
     The similarities of one row of tiles go to a ring of 2R + 1 such rows (R = ceil(r / s)),
     exactly the tile rows a band of s current rows reads, as rows of t:
     [ring, tiles_x, A, s*s] (full) then [ring, tiles_x, G, P, sub*sub] (part), then one -inf row.
+    Window rows are sorted top to bottom, so those inside the grid are a range lo:hi of them:
+    near the top and bottom of the grid only that range is computed (and packed at the start
+    of its ring slot, as [tiles_x, hi - lo, s*s] and [tiles_x, G, hi - lo, sub*sub]).
     - full_positions, part_positions: the window patches of each tile, as positions in the
       current grid padded by r (and up to whole tiles).
-    - source [h*w, O]: for candidate (p, o) (current patch p, context patch q = p + o), its row in
-      the ring; pairs with q off the grid read the -inf row.
-    - context_index [h*w, O]: position of q in the context grid padded by r.
+    - source [h*w, O']: for candidate (p, o) (current patch p, context patch q = p + o), its row in
+      the ring; pairs with q off the grid read the -inf row, and so do the O' - O padding offsets
+      (O' = O rounded up to a multiple of 16: see ``_grouped_topk``).
+    - context_index [h*w, O']: position of q in the context grid padded by r.
     - context_patches: the grid position of each tile's patches, sub-tile by sub-tile (so that
       a sub-tile's columns are contiguous), for ``_context_tile_row``.
     """
@@ -203,6 +210,13 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
         part_members[g, : int(part[:, g].sum())] = part[:, g].nonzero()[:, 0]
 
     tiles_y, tiles_x = -(-h // tile), -(-w // tile)
+    # Window row u lies in the grid for tile row ty when 0 <= ty * s + u_row - r < h (u in
+    # row-major order, so the full rows and each sub-tile's part rows go top to bottom).
+    full_y, part_y = union[full] // span, [union[part[:, g]] // span for g in range(groups)]
+    bounds = [(radius - ty * tile, h + radius - ty * tile) for ty in range(tiles_y)]
+    full_rows = tuple(tuple(torch.searchsorted(full_y, torch.tensor(b)).tolist()) for b in bounds)
+    part_rows = tuple((min(torch.searchsorted(y, top).item() for y in part_y),
+                       max(torch.searchsorted(y, bottom).item() for y in part_y)) for top, bottom in bounds)
     padded_w = tiles_x * tile + 2 * radius
     ty, tx = torch.meshgrid(torch.arange(tiles_y), torch.arange(tiles_x), indexing="ij")
     corner = (ty * tile * padded_w + tx * tile)[..., None]  # [tiles_y, tiles_x, 1] tile's window corner
@@ -224,28 +238,39 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
     u = window_index[local, torch.arange(num_offsets)]  # [s, s, O] p's place in q's tile's window
     group = local // cells  # [s, s, O] q's sub-tile
     is_full = full[u]  # [s, s, O]
-    full_offset = full_slot[u] * tile * tile + local  # [s, s, O]
-    part_offset = (group * rows_per_part + part_slot[u, group]) * cells + local % cells  # [s, s, O]
-    num_full_rows = ring * tiles_x * num_full * tile * tile
-    spare = num_full_rows + ring * tiles_x * groups * rows_per_part * cells  # the -inf row
+    u_full_row, u_part_row = full_slot[u], part_slot[u, group]  # [s, s, O] u's row among the tile's (sub-tile's)
+    full_lo, full_count = (torch.tensor([(lo, hi - lo) for lo, hi in full_rows]) * tile * tile).unbind(1)  # [tiles_y]
+    part_lo, part_count = (torch.tensor([(lo, hi - lo) for lo, hi in part_rows]) * cells).unbind(1)  # [tiles_y]
+    full_slot_size, part_slot_size = tiles_x * num_full * tile * tile, tiles_x * groups * rows_per_part * cells
+    num_full_rows = ring * full_slot_size
+    spare = num_full_rows + ring * part_slot_size  # the -inf row
 
-    source = torch.empty(h, w, num_offsets, dtype=torch.int32)
-    context_index = torch.empty(h, w, num_offsets, dtype=torch.int32)
+    # Offsets padded to a multiple of 16 (they read the -inf row) so that candidates come in
+    # groups of a multiple of 16 columns, the width at which _grouped_topk's max is fast.
+    padded_offsets = -(-num_offsets // 16) * 16
+    source = torch.full((h, w, padded_offsets), spare, dtype=torch.int32)
+    context_index = torch.zeros(h, w, padded_offsets, dtype=torch.int32)
     column_in_tile = torch.arange(w) % tile  # [w]
     column_tile = torch.arange(w)[:, None] // tile  # [w, 1]
     qx = torch.arange(w)[:, None] + dx  # [w, O] context column of q
     for i in range(h):
         qy = i + dy  # [O] context row of q
         inside = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)  # [w, O]
-        ring_tile = (i // tile + step_y[i % tile]) % ring * tiles_x + column_tile + step_x[column_in_tile]  # [w, O]
+        q_tile_row = (i // tile + step_y[i % tile]).clamp(0, tiles_y - 1)  # [O] (clamped: off the grid reads -inf)
+        slot = q_tile_row % ring  # [O]
+        q_tile = column_tile + step_x[column_in_tile]  # [w, O] q's tile column
         at = (i % tile, column_in_tile)
-        rows = torch.where(is_full[at], ring_tile * (num_full * tile * tile) + full_offset[at],
-                           num_full_rows + ring_tile * (groups * rows_per_part * cells) + part_offset[at])  # [w, O]
-        source[i] = torch.where(inside, rows, spare)
-        context_index[i] = (qy + radius) * (w + 2 * radius) + qx + radius  # position of q, padded grid
+        full_row = (slot * full_slot_size + q_tile * full_count[q_tile_row]
+                    + u_full_row[at] * tile * tile - full_lo[q_tile_row] + local[at])  # [w, O]
+        part_row = (num_full_rows + slot * part_slot_size + (q_tile * groups + group[at]) * part_count[q_tile_row]
+                    + u_part_row[at] * cells - part_lo[q_tile_row] + local[at] % cells)  # [w, O]
+        rows = torch.where(is_full[at], full_row, part_row)  # [w, O]
+        source[i, :, :num_offsets] = torch.where(inside, rows, spare)
+        context_index[i, :, :num_offsets] = (qy + radius) * (w + 2 * radius) + qx + radius  # position of q, padded grid
     return _Plan(radius, ring, num_full_rows, spare + 1, sub,
                  window_positions[..., full].to(device), window_positions[..., part_members].to(device),
-                 context_patches.to(device), source.view(h * w, -1).to(device), context_index.view(h * w, -1).to(device))
+                 full_rows, part_rows, context_patches.to(device), num_offsets,
+                 source.view(h * w, -1).to(device), context_index.view(h * w, -1).to(device))
 
 
 _WORKSPACE: dict = {}
@@ -292,15 +317,36 @@ def _gather_rows(table: torch.Tensor, positions: torch.Tensor, name: str) -> tor
     return torch.index_select(table, 0, positions.flatten(), out=out).view(*positions.shape, *table.shape[1:])
 
 
-def _topk_average(sim: torch.Tensor, values, k: int, temperature: float) -> torch.Tensor:
+def _grouped_topk(sim: torch.Tensor, k: int, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest values of each row of sim [n, c] and their columns, like ``sim.topk(k)``
+    (the same values; among equal values, possibly other columns), for c a multiple of ``group``.
+
+    The k largest values lie in the k groups of ``group`` consecutive columns with the largest
+    maxima: a value outside them is at most the k-th largest group maximum, and those k groups
+    hold k values at least that large. So a cheap max per group, a top-k over c / group group
+    maxima and one over k * group values replace the top-k over c (twice as fast at DAVIS size).
+    """
+    n, c = sim.shape
+    chunks = c // group
+    if group == 1 or chunks < 2 * k:
+        return sim.topk(k, dim=-1)
+    best = sim.view(n, chunks, group).amax(dim=-1).topk(k, dim=-1).indices  # [n, k] groups with the largest maxima
+    rows = best + torch.arange(n, device=sim.device)[:, None] * chunks  # [n, k] as rows of [n*chunks, group]
+    values = torch.index_select(sim.view(n * chunks, group), 0, rows.flatten()).view(n, k * group)  # [n, k*group]
+    top, at = values.topk(k, dim=-1)  # [n, k]
+    return top, best.gather(1, at // group) * group + at % group
+
+
+def _topk_average(sim: torch.Tensor, values, k: int, temperature: float, group: int = 1) -> torch.Tensor:
     """Softmax-weighted average of context probabilities over each row's top-k similarities.
 
     sim [n, c] (-inf where not allowed); values(rows [n], columns [n, j]) -> [n, j, M] the
     probabilities of those candidates. Returns [n, M], renormalised. Every candidate tied with
     the k-th is kept, as in the dense formulation: rows with such ties (or fewer than k finite
-    candidates) take the full masked softmax; the others only touch their k entries.
+    candidates) take the full masked softmax; the others only touch their k entries. ``group``
+    (a divisor of c) is passed to ``_grouped_topk``.
     """
-    top, index = sim.topk(min(k + 1, sim.shape[1]), dim=-1)  # [n, k+1]
+    top, index = _grouped_topk(sim, min(k + 1, sim.shape[1]), group)  # [n, k+1]
     kth = top[:, k - 1:k]  # [n, 1]
     rows = torch.arange(len(sim), device=sim.device)
     weights = torch.softmax(top[:, :k] / temperature, dim=-1)  # [n, k]
@@ -352,7 +398,7 @@ def propagate(
     radius, ring, sub = plan.radius, plan.ring, plan.sub
     tiles_y, tiles_x, num_full = plan.full_positions.shape
     groups, rows_per_part = plan.part_positions.shape[2:]
-    num_offsets = plan.context_index.shape[1]
+    num_columns = plan.context_index.shape[1]  # O offsets, padded
 
     patch_features = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
     # Current patches, padded by r (and up to whole tiles): windows are rows of this.
@@ -360,36 +406,44 @@ def propagate(
                   (radius, radius + tiles_y * tile - h, radius, radius + tiles_x * tile - w)).view(-1, dim)  # [Hp*Wp, D]
     ring_rows = _workspace("ring", (plan.num_rows, t), device, current_features.dtype)  # rows of t similarities
     ring_rows[-1] = -math.inf
-    full_sims = ring_rows[:plan.num_full_rows].view(ring, tiles_x, num_full, tile * tile * t)  # [ring, tx, A, s*s*t]
-    part_sims = ring_rows[plan.num_full_rows:-1].view(ring, tiles_x * groups, rows_per_part, sub * sub * t)
+    full_slots = ring_rows[:plan.num_full_rows].view(ring, -1)  # [ring, tx*A*s*s*t]
+    part_slots = ring_rows[plan.num_full_rows:-1].view(ring, -1)  # [ring, tx*G*P*s'*s'*t]
 
     probs_padded = F.pad(context_probs, (0, 0, radius, radius, radius, radius)).flatten(1, 2)  # [t, Hp*Wp, M]
-    k = min(topk, t * num_offsets)
+    k = min(topk, t * plan.num_offsets)
+    group = math.gcd(64, num_columns * t)  # candidates per group in _grouped_topk (O' is a multiple of 16)
     out = []
     for row in range(tiles_y + ring // 2):
         if row < tiles_y:  # similarities of tile row `row`: its context tiles against their windows
             ctx = _context_tile_row(patch_features, plan, row)  # [tx, s*s*t, D]
+            full_lo, full_hi = plan.full_rows[row]  # window rows inside the grid
+            part_lo, part_hi = plan.part_rows[row]
+            full_sims = full_slots[row % ring, :tiles_x * (full_hi - full_lo) * tile * tile * t].view(
+                tiles_x, full_hi - full_lo, tile * tile * t)  # [tx, A', s*s*t]
+            part_sims = part_slots[row % ring, :tiles_x * groups * (part_hi - part_lo) * sub * sub * t].view(
+                tiles_x * groups, part_hi - part_lo, sub * sub * t)  # [tx*G, P', s'*s'*t]
             for start in range(0, tiles_x, tiles_per_step):
                 step = slice(start, start + tiles_per_step)
                 tiles = ctx[step]  # [n, s*s*t, D]
                 n = len(tiles)
-                keys = _gather_rows(cur, plan.full_positions[row, step], "full_keys")  # [n, A, D]
-                torch.bmm(keys, tiles.transpose(1, 2), out=full_sims[row % ring, step])  # [n, A, s*s*t]
+                keys = _gather_rows(cur, plan.full_positions[row, step, full_lo:full_hi], "full_keys")  # [n, A', D]
+                torch.bmm(keys, tiles.transpose(1, 2), out=full_sims[step])  # [n, A', s*s*t]
                 if groups > 1:
-                    keys = _gather_rows(cur, plan.part_positions[row, step], "part_keys").flatten(0, 1)  # [n*G, P, D]
+                    keys = _gather_rows(cur, plan.part_positions[row, step, :, part_lo:part_hi],
+                                        "part_keys").flatten(0, 1)  # [n*G, P', D]
                     torch.bmm(keys, tiles.reshape(n * groups, -1, dim).transpose(1, 2),
-                              out=part_sims[row % ring, start * groups:(start + n) * groups])  # [n*G, P, s'*s'*t]
+                              out=part_sims[start * groups:(start + n) * groups])  # [n*G, P', s'*s'*t]
         band = row - ring // 2  # band of s current rows whose whole neighbourhood is now in the ring
         if band >= 0:
             patches = slice(band * tile * w, min((band + 1) * tile, h) * w)
             index = plan.source[patches]  # [n, O]
-            candidates = _gather_rows(ring_rows, index, "candidates").view(len(index), num_offsets * t)  # [n, O*t]
+            candidates = _gather_rows(ring_rows, index, "candidates").view(len(index), num_columns * t)  # [n, O'*t]
             index = plan.context_index[patches]  # [n, O]
 
             def values(r, j, index=index):  # probabilities of candidates j (= o * t + frame) of rows r
                 return probs_padded[j % t, index[r[:, None], j // t]]  # [n, j, M]
 
-            out.append(_topk_average(candidates, values, k, temperature))  # [n, M]
+            out.append(_topk_average(candidates, values, k, temperature, group))  # [n, M]
     return torch.cat(out).view(h, w, num_masks)  # [h, w, M]
 
 

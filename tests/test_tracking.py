@@ -17,7 +17,7 @@ from benchmarks.bench_propagate import make_inputs, propagate_dense
 from course.davis_eval import evaluate_sequence, summarize
 from course.dinov3 import load_dinov3, load_dinov3_hub, model_patch_size, patch_features, tiny_dinov3
 from course.synthetic import davis_like_clip, dino_like_features
-from course.tracking import (TrackingConfig, first_mask_probs, make_neighborhood_mask, neighborhood_offsets,
+from course.tracking import (TrackingConfig, _grouped_topk, first_mask_probs, make_neighborhood_mask, neighborhood_offsets,
                              postprocess_probs, preprocess_frame, propagate, resized_size, track,
                              track_features)
 
@@ -140,23 +140,40 @@ def test_propagate_equals_the_dense_formulation(h, w, t, size, shape, tile):
     assert (got - expected).abs().max().item() <= 1e-5
 
 
-def test_propagate_keeps_ties_like_the_dense_formulation():
+# (11, 12, 8, 5): 81 offsets x 8 frames, so that _grouped_topk goes by groups of 64 candidates
+@pytest.mark.parametrize("h, w, t, size, shape", [
+    (6, 7, 3, 2, "circle"), (6, 7, 3, 2, "square"), (11, 12, 8, 5, "circle"),
+])
+def test_propagate_keeps_ties_like_the_dense_formulation(h, w, t, size, shape):
     # Features from 3 exact one-hot codes: dot products are exactly 0 or 1, so ties are everywhere.
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(h * w + t)
     codes = torch.eye(3)
-    current = codes[torch.randint(0, 3, (6, 7), generator=gen)]  # [h, w, 3]
-    context = codes[torch.randint(0, 3, (3, 6, 7), generator=gen)]  # [t, h, w, 3]
-    probs = torch.softmax(torch.randn(3, 6, 7, 4, generator=gen), dim=-1)  # [t, h, w, M]
-    for shape in ("circle", "square"):
-        expected = propagate_dense(current, context, probs, make_neighborhood_mask(6, 7, 2, shape), 5, 0.2)
-        got = propagate(current, context, probs, 2, shape, 5, 0.2, tile=4)
-        assert (got - expected).abs().max().item() <= 1e-5
-    # more than k ties: a top-k-only shortcut would average fewer patches than the dense formulation
+    current = codes[torch.randint(0, 3, (h, w), generator=gen)]  # [h, w, 3]
+    context = codes[torch.randint(0, 3, (t, h, w), generator=gen)]  # [t, h, w, 3]
+    probs = torch.softmax(torch.randn(t, h, w, 4, generator=gen), dim=-1)  # [t, h, w, M]
+    expected = propagate_dense(current, context, probs, make_neighborhood_mask(h, w, size, shape), 5, 0.2)
+    got = propagate(current, context, probs, size, shape, 5, 0.2, tile=4)
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_propagate_keeps_more_than_k_ties():
+    # a top-k-only shortcut would average fewer patches than the dense formulation
     ones = torch.ones(4, 4, 2) / 2 ** 0.5
-    probs = torch.rand(1, 4, 4, 2, generator=gen)
+    probs = torch.rand(1, 4, 4, 2, generator=torch.Generator().manual_seed(0))
     got = propagate(ones, ones[None], probs, 1, "square", 2, 0.2)
     expected = propagate_dense(ones, ones[None], probs, make_neighborhood_mask(4, 4, 1, "square"), 2, 0.2)
     assert (got - expected).abs().max().item() <= 1e-6
+
+
+def test_grouped_topk_gives_the_values_of_topk_even_with_ties():
+    gen = torch.Generator().manual_seed(0)
+    sim = torch.randint(0, 12, (40, 640), generator=gen).float()  # [n, c] ties everywhere
+    sim[torch.rand(40, 640, generator=gen) < 0.3] = -math.inf
+    sim[0, 6:] = -math.inf  # a row with only 6 finite values
+    for group in (1, 16, 64, 128, 640):
+        top, index = _grouped_topk(sim, 6, group)  # [n, 6] each
+        assert torch.equal(top, sim.topk(6, dim=-1).values), group
+        assert torch.equal(sim.gather(1, index), top) and (index.sort(1).values.diff(dim=1) > 0).all(), group
 
 
 def test_propagate_with_fewer_candidates_than_k_uses_them_all():
