@@ -212,11 +212,14 @@ def _propagation_plan(h: int, w: int, size: float, shape: str, tile: int, device
     tiles_y, tiles_x = -(-h // tile), -(-w // tile)
     # Window row u lies in the grid for tile row ty when 0 <= ty * s + u_row - r < h (u in
     # row-major order, so the full rows and each sub-tile's part rows go top to bottom).
-    full_y, part_y = union[full] // span, [union[part[:, g]] // span for g in range(groups)]
-    bounds = [(radius - ty * tile, h + radius - ty * tile) for ty in range(tiles_y)]
-    full_rows = tuple(tuple(torch.searchsorted(full_y, torch.tensor(b)).tolist()) for b in bounds)
-    part_rows = tuple((min(torch.searchsorted(y, top).item() for y in part_y),
-                       max(torch.searchsorted(y, bottom).item() for y in part_y)) for top, bottom in bounds)
+    def rows_inside(window_rows: list, ty: int) -> tuple[int, int]:  # (lo, hi) covering each list's rows inside
+        top, bottom = radius - ty * tile, h + radius - ty * tile
+        return (min(int(torch.searchsorted(y, top)) for y in window_rows),
+                max(int(torch.searchsorted(y, bottom)) for y in window_rows))
+
+    full_y, part_y = [union[full] // span], [union[part[:, g]] // span for g in range(groups)]
+    full_rows = tuple(rows_inside(full_y, ty) for ty in range(tiles_y))
+    part_rows = tuple(rows_inside(part_y, ty) for ty in range(tiles_y))
     padded_w = tiles_x * tile + 2 * radius
     ty, tx = torch.meshgrid(torch.arange(tiles_y), torch.arange(tiles_x), indexing="ij")
     corner = (ty * tile * padded_w + tx * tile)[..., None]  # [tiles_y, tiles_x, 1] tile's window corner
@@ -396,8 +399,8 @@ def propagate(
     device = current_features.device
     plan = _propagation_plan(h, w, float(neighborhood_size), neighborhood_shape, tile, str(device))
     radius, ring, sub = plan.radius, plan.ring, plan.sub
-    tiles_y, tiles_x, num_full = plan.full_positions.shape
-    groups, rows_per_part = plan.part_positions.shape[2:]
+    tiles_y, tiles_x = plan.full_positions.shape[:2]
+    groups = plan.part_positions.shape[2]
     num_columns = plan.context_index.shape[1]  # O offsets, padded
 
     patch_features = context_features.permute(1, 2, 0, 3).flatten(0, 1)  # [h*w, t, D] (a view)
@@ -436,9 +439,9 @@ def propagate(
         band = row - ring // 2  # band of s current rows whose whole neighbourhood is now in the ring
         if band >= 0:
             patches = slice(band * tile * w, min((band + 1) * tile, h) * w)
-            index = plan.source[patches]  # [n, O]
+            index = plan.source[patches]  # [n, O']
             candidates = _gather_rows(ring_rows, index, "candidates").view(len(index), num_columns * t)  # [n, O'*t]
-            index = plan.context_index[patches]  # [n, O]
+            index = plan.context_index[patches]  # [n, O']
 
             def values(r, j, index=index):  # probabilities of candidates j (= o * t + frame) of rows r
                 return probs_padded[j % t, index[r[:, None], j // t]]  # [n, j, M]
