@@ -35,8 +35,7 @@ def notebook_problem(path: Path, relative: str) -> str | None:
     except (OSError, ValueError) as error:
         return f"{relative} cannot be read as a notebook ({error}); download a fresh copy from Colab"
     code = [c for c in notebook.get("cells", []) if c.get("cell_type") == "code"]
-    executed = [c for c in code if c.get("execution_count") is not None or c.get("outputs")]
-    if not executed or not any(c.get("outputs") for c in code):
+    if not any(c.get("outputs") for c in code):
         return (f"{relative} was never run (no executed cell with outputs): open it in Colab, "
                 "Runtime > Run all, save it (File > Save), then collect again")
     return None

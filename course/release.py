@@ -388,12 +388,12 @@ def is_secret(stripped_line: str) -> bool:
 def _write_student_file(source: Path, target: Path, relative: str) -> tuple[list[SolutionBlock], set[str]]:
     """Copy one kit file, stripped and cleared; (its solution blocks, its stripped lines outside them)."""
     if source.suffix == ".ipynb":
-        notebook, blocks = clear_notebook(nbformat.read(source, as_version=4), relative)
+        notebook = nbformat.read(source, as_version=4)
+        texts = [cell.source for cell in notebook.cells]  # before clear_notebook changes the cells
+        notebook, blocks = clear_notebook(notebook, relative)
         nbformat.write(notebook, target)
-        original = nbformat.read(source, as_version=4)
-        texts = [cell.source for cell in original.cells]
     else:
-        text = _read_text(source)
+        text = _decode(source.read_bytes())
         if text is None:  # binary: copied as it is
             shutil.copy2(source, target)
             return [], set()
@@ -411,9 +411,8 @@ def _lines_outside_blocks(text: str, where: str) -> list[str]:
     return [line for n, line in enumerate(text.splitlines(), 1) if n not in inside]
 
 
-def _read_text(path: Path) -> str | None:
-    """A file's text, or None when it is binary."""
-    data = path.read_bytes()
+def _decode(data: bytes) -> str | None:
+    """UTF-8 text, or None for binary data (a NUL byte, or not UTF-8)."""
     if b"\0" in data:
         return None
     try:
@@ -585,11 +584,8 @@ def text_files(folder: Path):
 
 
 def _text_lines(name: str, suffix: str, data: bytes):
-    if b"\0" in data:
-        return
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    text = _decode(data)
+    if text is None:
         return
     if suffix == ".ipynb":  # JSON escapes quotes: scan the notebook's decoded strings
         with contextlib.suppress(ValueError):
@@ -654,18 +650,6 @@ class Release:
         return self.error is None and all(p.ok for p in self.proofs)
 
 
-def autograder_hooks():
-    """(build_autograder, verify_autograder) from course.grading.autograder, or None when that
-    module is not in the kit."""
-    try:
-        autograder = importlib.import_module("course.grading.autograder")
-    except ModuleNotFoundError as exc:
-        if exc.name != "course.grading.autograder":
-            raise
-        return None
-    return autograder.build_autograder, autograder.verify_autograder
-
-
 def release(dist: Path | None = None, root: Path = KIT_ROOT, autograder: bool = True,
             allow_missing: bool = False, echo=print) -> Release:
     """Build ``dist/student`` (and ``dist/autograder.zip``) from the kit at ``root`` and prove them;
@@ -684,6 +668,7 @@ def release(dist: Path | None = None, root: Path = KIT_ROOT, autograder: bool = 
 
 
 def _release_steps(result: Release, root: Path, autograder: bool, allow_missing: bool, echo) -> None:
+    from course.grading.autograder import build_autograder
     from course.grading.cases import CASES
 
     kit = result.kit = build_student(root, result.dist / "student", allow_missing)
@@ -693,10 +678,9 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
         echo(f"  WARNING: not in the kit yet: {missing}")
 
     import_check = start_kit_import_check(kit.student_dir)  # runs beside the proofs
-    hooks = autograder_hooks() if autograder else None
-    if hooks is not None:
+    if autograder:
         started = time.perf_counter()
-        result.autograder_zip = Path(hooks[0](kit.student_dir, result.dist))
+        result.autograder_zip = Path(build_autograder(kit.student_dir, result.dist))
         echo(f"Autograder: {result.autograder_zip} ({time.perf_counter() - started:.1f} s)")
 
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
@@ -708,7 +692,7 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
         lambda: prove_no_solution_left(result.dist, kit.solution_lines),
         lambda: Proof("The student kit imports on its own: every course module, from dist/student alone",
                       problems=finish_kit_import_check(import_check)),
-        lambda: _autograder_proof(hooks, result.autograder_zip, root, kit, autograder),
+        lambda: _autograder_proof(result.autograder_zip, root, kit),
     ]
     try:
         for step in steps:  # printed as each is done
@@ -725,16 +709,17 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
             import_check.communicate()
 
 
-def _autograder_proof(hooks, zip_path, root: Path, kit: StudentKit, asked: bool) -> Proof:
+def _autograder_proof(zip_path: Path | None, root: Path, kit: StudentKit) -> Proof:
     """The autograder zip grades the reference full marks and the stub zero (when it was built)."""
+    from course.grading.autograder import verify_autograder
+
     proof = Proof("Autograder: the zip grades the reference full marks and the stub zero")
-    if hooks is None:
+    if zip_path is None:
         proof.skipped = True
-        proof.lines.append("not built: --no-autograder" if not asked else
-                           "not built: course/grading/autograder.py is not in the kit yet")
+        proof.lines.append("not built: --no-autograder")
         return proof
-    proof.problems = list(hooks[1](zip_path, reference=root / GRADED_MODULE,
-                                   stub=kit.student_dir / GRADED_MODULE))
+    proof.problems = list(verify_autograder(zip_path, reference=root / GRADED_MODULE,
+                                            stub=kit.student_dir / GRADED_MODULE))
     proof.lines.append(f"{zip_path}: {len(proof.problems)} problems")
     return proof
 

@@ -27,14 +27,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from course.colab import requirement_for
+from course.grading import config
 from course.paths import KIT_ROOT
 
 # The grader's files, copied from the master kit on top of the student's course package.
 GRADER_FILES = ("course/grade.py", "course/grading/__init__.py", "course/grading/config.py",
                 "course/grading/cases.py", "course/grading/runner.py", "course/grading/grade.py")
-FEATURES = "course/grading/dino_features.npz"
+FEATURES = f"course/grading/{config.FEATURES_FILE}"
 # Requirement names (as in the kit's requirements.txt) that grading needs.
-GRADING_REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "timm", "numpy", "pillow", "tqdm", "psutil")
+# (numpy and pillow come with torch and torchvision.)
+GRADING_REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "timm", "tqdm", "psutil")
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, when it builds the autograder image.
@@ -57,12 +60,7 @@ exec "$PYTHON" -m course.grade "$ROOT/submission" --results "$ROOT/results/resul
 
 def grading_requirements(root: Path = KIT_ROOT) -> str:
     """The kit's requirement lines for the packages grading imports (one source of versions)."""
-    lines = (root / "requirements.txt").read_text().splitlines() if (root / "requirements.txt").is_file() else []
-    wanted = [line for line in lines if line.strip() and not line.startswith("#")
-              and line.split(">")[0].split("=")[0].split("<")[0].strip().lower() in GRADING_REQUIREMENTS]
-    have = {line.split(">")[0].split("=")[0].split("<")[0].strip().lower() for line in wanted}
-    wanted += [name for name in GRADING_REQUIREMENTS if name not in have and name not in ("numpy", "pillow")]
-    return "\n".join(wanted) + "\n"
+    return "\n".join(requirement_for(name, root / "requirements.txt") for name in GRADING_REQUIREMENTS) + "\n"
 
 
 def build_autograder(student_dir: Path, dist: Path, root: Path = KIT_ROOT) -> Path:

@@ -470,7 +470,7 @@ class DavisProcess:
 
 # Real DINO ViT-S/8 features of the notebook's DAVIS exercise, exported by an instructor with
 # ``python -m course.grading.export_features``; the public case grades on them when present.
-REAL_FEATURES = Path(__file__).with_name("dino_features.npz")
+REAL_FEATURES = Path(__file__).with_name(config.FEATURES_FILE)
 GENERATED_NOTE = ("graded on generated features: no real DINO features were exported "
                   "(an instructor can add course/grading/dino_features.npz with course.grading.export_features)")
 

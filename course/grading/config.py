@@ -21,6 +21,10 @@ IOU_FIRST_FRAME = 0.45
 IOU_LAST_FRAME = 0.50
 IOU_ALL_FRAMES = 0.55
 
+# Real DINO features of that exercise in course/grading/, when an instructor exported them
+# (python -m course.grading.export_features); the grader falls back to generated features.
+FEATURES_FILE = "dino_features.npz"
+
 # The notebook's DAVIS exercise: DAVIS 2017 val, sequence index 7 ("cows"), trained on frame 40.
 DAVIS_SEQUENCE = 7
 DAVIS_TRAIN_FRAME = 40

@@ -29,7 +29,7 @@ import torch
 
 from course.grading import config
 
-DEFAULT_OUT = Path(__file__).with_name("dino_features.npz")
+DEFAULT_OUT = Path(__file__).with_name(config.FEATURES_FILE)
 
 
 def exported_frames(num_frames: int, train_frame: int, stride: int) -> list[int]:

@@ -49,6 +49,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course.grading.config import FEATURES_FILE
 from course.paths import KIT_ROOT
 
 SUBMISSION_NAME = "clip_dino.py"
@@ -69,7 +70,6 @@ POLL_S = 0.05
 
 # The bundle: the release's solution-free course package plus these grading files.
 GRADING_FILES = ("__init__.py", "cases.py", "config.py", "runner.py")
-FEATURES_FILE = "dino_features.npz"  # real DINO features, when an instructor exported them
 PARENT_ONLY = ("grade.py", "autograder.py", "export_features.py", "release.py")  # never in the bundle
 
 VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
@@ -291,7 +291,6 @@ class Outcome:
 
     score: float
     output: str
-    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -491,6 +490,8 @@ def grade(submission_dir: Path, results_path: Path, *, include_hidden: bool = Tr
 def _grade_cases(cases, submission_dir: Path, results_path: Path, scratch: Path, limits: Limits, jobs,
                  bundle: Path | None) -> tuple[dict, str]:
     """(case id -> Outcome, summary) for one submission."""
+    from course.grading.cases import case_points
+
     started = time.monotonic()
     try:
         submission = find_submission(submission_dir, scratch)
@@ -507,18 +508,12 @@ def _grade_cases(cases, submission_dir: Path, results_path: Path, scratch: Path,
     else:
         outcomes = {c.id: grader.judge(c, *records[c.id]) for c in cases}
     earned = sum(o.score for o in outcomes.values())
-    summary = (f"{earned:.2f} / {sum(_points(c) for c in cases):.2f} points on {len(cases)} graded cases "
+    summary = (f"{earned:.2f} / {sum(case_points(c) for c in cases):.2f} points on {len(cases)} graded cases "
                f"({sum(c.hidden for c in cases)} hidden) in {time.monotonic() - started:.0f} s; "
                f"{describe_sandbox(sandbox_mode())}.")
     if broken is not None:
         summary += f"\n\nYour {SUBMISSION_NAME} could not be imported, so every case failed:\n{broken}"
     return outcomes, summary
-
-
-def _points(case) -> float:
-    from course.grading.cases import case_points
-
-    return case_points(case)
 
 
 def build_parser() -> argparse.ArgumentParser:
