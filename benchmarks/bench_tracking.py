@@ -18,7 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,26 +49,13 @@ def _child(args) -> None:
     base = reset_peak()
     config = TrackingConfig(short_side=args.short_side)
     features, propagation = [], []
-    for step in track(model, _Sized(frames, args.frames), first_mask, config, progress=False):
+    for step in track(model, frames, first_mask, config, progress=False):
         if step.index > 0:
             features.append(step.feature_seconds)
             propagation.append(step.propagation_seconds)
     peak_mb = (peak_rss() - base) / 2 ** 20
     print(json.dumps({"features": statistics.median(features), "propagation": statistics.median(propagation),
                       "peak_mb": peak_mb, "frames": len(features) + 1}))
-
-
-class _Sized:
-    """A lazy iterable that knows its length (so the tracker's progress bar has a total)."""
-
-    def __init__(self, iterable, length):
-        self.iterable, self.length = iterable, length
-
-    def __iter__(self):
-        return iter(self.iterable)
-
-    def __len__(self):
-        return self.length
 
 
 def main() -> None:
@@ -98,5 +84,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -24,8 +24,6 @@ PAPER_JF = {
     "dinov3_vitl16": 79.9, "dinov3_vith16plus": 79.3, "dinov3_vit7b16": 79.7,
     "dinov2_vits14": 73.6, "dinov2_vitb14": 72.9, "dinov2_vitl14": 73.4,
 }
-# DINO v1 paper, label propagation at 480p.
-DINO_V1_JF = {"dino_vits16": 61.8, "dino_vitb16": 62.3, "dino_vits8": 69.9, "dino_vitb8": 71.4}
 
 
 def region_similarity(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

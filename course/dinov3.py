@@ -25,9 +25,6 @@ from course.paths import cache_dir, offline
 DINOV3_GITHUB = "https://github.com/facebookresearch/dinov3.git"
 DINOV3_DOWNLOADS = "https://ai.meta.com/resources/models-and-libraries/dinov3-downloads/"
 
-# torch.hub entry points of facebookresearch/dinov3 (ViTs; ConvNeXts give no patch tokens).
-HUB_MODELS = ("dinov3_vits16", "dinov3_vits16plus", "dinov3_vitb16", "dinov3_vitl16",
-              "dinov3_vith16plus", "dinov3_vit7b16")
 # Weights files as Meta distributes them (hashes known for these three).
 WEIGHTS_FILES = {
     "dinov3_vits16": "dinov3_vits16_pretrain_lvd1689m-08c60483.pth",
@@ -43,6 +40,8 @@ HF_MODEL_IDS = {
     "dinov3_vith16plus": "facebook/dinov3-vith16plus-pretrain-lvd1689m",
     "dinov3_vit7b16": "facebook/dinov3-vit7b16-pretrain-lvd1689m",
 }
+# torch.hub entry points of facebookresearch/dinov3: the same ViTs (ConvNeXts give no patch tokens).
+HUB_MODELS = tuple(HF_MODEL_IDS)
 
 
 def dinov3_folder() -> Path:
