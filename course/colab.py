@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.paths import KIT_ROOT, cache_dir, datasets_dir, offline
+from course.paths import KIT_ROOT, cache_dir, datasets_dir, offline, samples_dir
 
 # The first cell of every notebook (tests/test_notebooks.py checks they all hold exactly this).
 SETUP_CELL = '''\
@@ -216,18 +216,20 @@ def setup(kit_root=None, install: bool = True, quiet: bool = False) -> KitSetup:
 
 def fetch_dataset(name: str, run=subprocess.run) -> Path:
     """Download a dataset with ``get_datasets.sh`` (it skips what is already present) and return
-    its folder in ``datasets/``. With ``COURSE_OFFLINE=1`` nothing is fetched.
+    its folder in ``datasets/``. With ``COURSE_OFFLINE=1`` nothing is fetched, and the folder of
+    the shipped sample is returned instead.
 
     Inputs:
     - name: "coco" or "davis".
     """
     folders = {"coco": "coco", "davis": "DAVIS"}
+    samples = {"coco": "clip", "davis": "DAVIS"}
     if name not in folders:
         raise ValueError(f"fetch_dataset: unknown dataset {name!r}; use one of {sorted(folders)}")
-    target = datasets_dir() / folders[name]
     if offline():
         print(f"COURSE_OFFLINE=1: using the shipped sample, not fetching {name}")
-        return target
+        return samples_dir() / samples[name]
+    target = datasets_dir() / folders[name]
     script = KIT_ROOT / "get_datasets.sh"
     env = {**os.environ, "DATASETS_DIR": str(datasets_dir()), "PYTHON": sys.executable}
     result = run(["bash", str(script), name], env=env)

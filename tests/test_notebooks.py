@@ -17,7 +17,7 @@ import pytest
 
 from course import colab
 from course.grading import config
-from course.paths import KIT_ROOT
+from course.paths import KIT_ROOT, samples_dir
 
 NOTEBOOKS = sorted((KIT_ROOT / "notebooks").glob("*.ipynb"))
 GRADED_NOTEBOOKS = {"clip.ipynb", "dino.ipynb"}
@@ -251,7 +251,8 @@ def test_fetch_dataset(monkeypatch):
 
     with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
         colab.fetch_dataset("imagenet", run=fake_run)
-    assert colab.fetch_dataset("davis", run=fake_run).name == "DAVIS" and not calls  # offline: nothing
+    assert colab.fetch_dataset("davis", run=fake_run) == samples_dir() / "DAVIS" and not calls  # offline: the sample
+    assert colab.fetch_dataset("coco", run=fake_run) == samples_dir() / "clip" and not calls
     monkeypatch.setenv("COURSE_OFFLINE", "0")
     colab.fetch_dataset("coco", run=fake_run)
     (command, env), = calls
