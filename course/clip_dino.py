@@ -198,7 +198,8 @@ class CLIPImageRetriever:
 
 
 def model_patch_size(model) -> int:
-    """Patch size of a ViT: DINO's ``patch_embed.patch_size`` (an int) or timm's (a tuple)."""
+    """Patch size of a ViT (or a transformers config): its ``patch_size``, else its
+    ``patch_embed.patch_size`` (timm), as an int or a square pair."""
     size = getattr(model, "patch_size", None)
     if size is None:
         size = model.patch_embed.patch_size

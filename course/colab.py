@@ -25,7 +25,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.paths import KIT_ROOT, cache_dir, datasets_dir, offline, samples_dir
+from course.paths import KIT_ROOT, datasets_dir, hf_hub_dir, offline, samples_dir, torch_hub_dir
 
 # The first cell of every notebook (tests/test_notebooks.py checks they all hold exactly this).
 SETUP_CELL = '''\
@@ -168,7 +168,7 @@ def install_missing(modules=NOTEBOOK_MODULES, run=subprocess.run) -> list[str]:
 def use_kit_caches() -> dict[str, str]:
     """Point torch.hub and the Hugging Face hub at ``cache/`` in the kit's folder; return the
     variables set. A variable the user already set is kept."""
-    wanted = {"TORCH_HOME": cache_dir("torch"), "HF_HOME": cache_dir("huggingface")}
+    wanted = {"TORCH_HOME": torch_hub_dir().parent, "HF_HOME": hf_hub_dir().parent}
     for variable, path in wanted.items():
         os.environ.setdefault(variable, str(path))
     return {variable: os.environ[variable] for variable in wanted}
@@ -238,12 +238,11 @@ def fetch_dataset(name: str, run=subprocess.run) -> Path:
     return target
 
 
-def write_and_show_video(frames, path, fps: int = 12):
-    """Write [T, H, W, 3] uint8 RGB ``frames`` to the mp4 file ``path`` and show them inline.
+def write_video(frames, path, fps: int = 12) -> Path:
+    """Write [T, H, W, 3] uint8 RGB ``frames`` to the mp4 file ``path``; returns ``path``.
 
-    With ffmpeg (Colab has it) mediapy writes H.264 and plays the video in the notebook.
-    Without it, OpenCV's bundled encoder writes the file (MPEG-4) and a few frames are shown as
-    images instead, since browsers cannot play that codec inline. Returns ``path``.
+    With ffmpeg (Colab has it) mediapy writes H.264, which browsers play inline. Without it,
+    OpenCV's bundled encoder writes MPEG-4, which they cannot.
     """
     import shutil
 
@@ -257,9 +256,24 @@ def write_and_show_video(frames, path, fps: int = 12):
     path.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("ffmpeg"):
         mediapy.write_video(path, frames, fps=fps)
-        mediapy.show_video(frames, fps=fps)
     else:
         _write_video_opencv(frames, path, fps)
+    return path
+
+
+def write_and_show_video(frames, path, fps: int = 12) -> Path:
+    """``write_video`` and show the video inline (without ffmpeg, a few of its frames as images,
+    since browsers cannot play OpenCV's MPEG-4 inline). Returns ``path``."""
+    import shutil
+
+    import mediapy
+    import numpy as np
+
+    path = write_video(frames, path, fps)
+    frames = np.asarray(frames)
+    if shutil.which("ffmpeg"):
+        mediapy.show_video(frames, fps=fps)
+    else:
         shown = np.linspace(0, len(frames) - 1, num=min(4, len(frames))).round().astype(int)
         print(f"no ffmpeg here: the inline player needs it (Colab has it); frames {shown.tolist()} of {path.name}:")
         mediapy.show_images([frames[i] for i in shown], height=160)

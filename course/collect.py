@@ -41,8 +41,8 @@ def notebook_problem(path: Path, relative: str) -> str | None:
     return None
 
 
-def _qualified_names(tree: ast.AST) -> dict[ast.AST, str]:
-    """Each function node's name as ``function`` or ``Class.method``."""
+def qualified_names(tree: ast.AST) -> dict[ast.AST, str]:
+    """Each function and class node's name (``function``, ``Class``, ``Class.method``), outer before inner."""
     names = {}
 
     def visit(node, prefix: str) -> None:
@@ -61,7 +61,7 @@ def unimplemented(source: str) -> list[str]:
     """``name (line N)`` for every function that still raises NotImplementedError."""
     tree = ast.parse(source)
     found = []
-    for node, name in _qualified_names(tree).items():
+    for node, name in qualified_names(tree).items():
         if isinstance(node, ast.ClassDef):
             continue
         for inner in ast.walk(node):

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from course.paths import cache_dir, offline
+from course.clip_dino import model_patch_size as vit_patch_size
+from course.paths import cache_dir, hf_hub_dir, offline
 
 DINOV3_GITHUB = "https://github.com/facebookresearch/dinov3.git"
 DINOV3_DOWNLOADS = "https://ai.meta.com/resources/models-and-libraries/dinov3-downloads/"
@@ -111,13 +112,13 @@ def load_dinov3_hub(name: str = "dinov3_vits16", repo_dir: Path | None = None,
 
 
 def load_dinov3_transformers(name: str = "dinov3_vits16"):
-    """``DINOv3ViTModel.from_pretrained`` of the hub id for ``name`` (cached in ``cache/huggingface``)."""
+    """``DINOv3ViTModel.from_pretrained`` of the hub id for ``name`` (cached in ``cache/huggingface/hub``)."""
     from transformers import DINOv3ViTModel
 
     _check_name(name)
     model_id = HF_MODEL_IDS[name]
     try:
-        return DINOv3ViTModel.from_pretrained(model_id, cache_dir=str(cache_dir("huggingface")))
+        return DINOv3ViTModel.from_pretrained(model_id, cache_dir=str(hf_hub_dir()))
     except OSError as error:  # gated repo, no token, or no network
         raise OSError(
             f"Could not load {model_id!r} from the Hugging Face hub ({error}).\n"
@@ -170,8 +171,7 @@ def is_transformers_model(model) -> bool:
 
 def model_patch_size(model) -> int:
     """Patch size in pixels of a hub or transformers DINOv3 model."""
-    patch_size = model.config.patch_size if is_transformers_model(model) else model.patch_size
-    return int(patch_size[0] if isinstance(patch_size, (tuple, list)) else patch_size)
+    return vit_patch_size(model.config if is_transformers_model(model) else model)
 
 
 def model_device(model) -> torch.device:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from course.paths import cache_dir, offline
+from course.paths import hf_hub_dir, offline, torch_hub_dir
 
 CLIP_ARCH, CLIP_PRETRAINED = "ViT-B-32", "openai"
 DINO_REPO, DINO_ARCH = "facebookresearch/dino:main", "dino_vits8"
@@ -21,7 +21,7 @@ DINO_REPO, DINO_ARCH = "facebookresearch/dino:main", "dino_vits8"
 def load_clip(device, tiny: bool | None = None):
     """(clip_model, clip_preprocess) on ``device``, in eval mode.
 
-    Real: OpenAI's CLIP ViT-B/32 through open_clip (weights cached under ``cache/open_clip``).
+    Real: OpenAI's CLIP ViT-B/32 through open_clip (weights cached in ``cache/huggingface/hub``).
     ``tiny`` (default: the ``COURSE_OFFLINE`` switch) builds ``tiny_clip()`` instead.
     """
     if offline() if tiny is None else tiny:
@@ -30,7 +30,7 @@ def load_clip(device, tiny: bool | None = None):
         import open_clip
 
         model, _, preprocess = open_clip.create_model_and_transforms(
-            CLIP_ARCH, pretrained=CLIP_PRETRAINED, cache_dir=str(cache_dir("open_clip")))
+            CLIP_ARCH, pretrained=CLIP_PRETRAINED, cache_dir=str(hf_hub_dir()))
     return model.to(device).eval(), preprocess
 
 
@@ -89,14 +89,14 @@ class DinoViT(VisionTransformer):
 
 
 def load_dino(device, tiny: bool | None = None):
-    """DINO ViT-S/8 on ``device`` in eval mode (torch.hub; code and weights cached in ``cache/``).
+    """DINO ViT-S/8 on ``device`` in eval mode (torch.hub; code and weights cached in ``cache/torch/hub``).
 
     ``tiny`` (default: the ``COURSE_OFFLINE`` switch) builds ``tiny_dino()`` instead.
     """
     if offline() if tiny is None else tiny:
         model = tiny_dino()
     else:
-        torch.hub.set_dir(str(cache_dir("torch_hub")))
+        torch.hub.set_dir(str(torch_hub_dir()))
         model = torch.hub.load(DINO_REPO, DINO_ARCH)
     return model.to(device).eval()
 

@@ -37,3 +37,15 @@ def cache_dir(name: str = "") -> Path:
     path = KIT_ROOT / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# One place for each library's downloads, whether or not ``colab.setup`` set TORCH_HOME and
+# HF_HOME (to cache/torch and cache/huggingface): these are the folders those variables imply.
+def torch_hub_dir() -> Path:
+    """torch.hub's repositories and checkpoints: ``$TORCH_HOME/hub`` for TORCH_HOME = cache/torch."""
+    return cache_dir("torch/hub")
+
+
+def hf_hub_dir() -> Path:
+    """The Hugging Face hub cache: ``$HF_HOME/hub`` for HF_HOME = cache/huggingface."""
+    return cache_dir("huggingface/hub")

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -53,6 +52,7 @@ from pathlib import Path
 
 import nbformat
 
+from course.collect import qualified_names
 from course.paths import KIT_ROOT
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
@@ -157,20 +157,8 @@ class Definition:
 
 def definitions(text: str) -> list[Definition]:
     """Every function and class of a Python source, outer before inner (SyntaxError if invalid)."""
-    found = []
-
-    def visit(node, prefix: str) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = prefix + child.name
-                found.append(Definition(child.lineno, child.end_lineno, child.col_offset, name,
-                                        not isinstance(child, ast.ClassDef)))
-                visit(child, name + ".")
-            else:
-                visit(child, prefix)
-
-    visit(ast.parse(text), "")
-    return found
+    return [Definition(node.lineno, node.end_lineno, node.col_offset, name, not isinstance(node, ast.ClassDef))
+            for node, name in qualified_names(ast.parse(text)).items()]
 
 
 def innermost_definition(defs: list[Definition], block: SolutionBlock) -> Definition | None:
@@ -483,21 +471,6 @@ class Proof:
         return "\n".join([f"[{status}] {self.title} ({self.seconds:.1f} s)"] + body)
 
 
-def load_module_from_path(path: Path, name: str):
-    """Import a source file as a fresh module named ``name`` (not through ``sys.path``)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path} as a module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look their module up here
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
-
-
 def run_graded_case(case, module) -> BaseException | None:
     """Run one graded case on ``module`` in a fresh work folder, quietly; the exception or None."""
     from course.grading.cases import run_case
@@ -670,6 +643,7 @@ def release(dist: Path | None = None, root: Path = KIT_ROOT, autograder: bool = 
 def _release_steps(result: Release, root: Path, autograder: bool, allow_missing: bool, echo) -> None:
     from course.grading.autograder import build_autograder
     from course.grading.cases import CASES
+    from course.grading.runner import import_file
 
     kit = result.kit = build_student(root, result.dist / "student", allow_missing)
     stripped = ", ".join(f"{name} ({count} solution blocks)" for name, count in kit.stripped.items())
@@ -684,8 +658,8 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
         echo(f"Autograder: {result.autograder_zip} ({time.perf_counter() - started:.1f} s)")
 
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
-    reference = load_module_from_path(root / GRADED_MODULE, f"_release_reference_{tag}")
-    stub = load_module_from_path(kit.student_dir / GRADED_MODULE, f"_release_stub_{tag}")
+    reference = import_file(root / GRADED_MODULE, f"_release_reference_{tag}")
+    stub = import_file(kit.student_dir / GRADED_MODULE, f"_release_stub_{tag}")
     steps = [
         lambda: prove_reference_passes(reference, CASES),
         lambda: prove_stub_fails(stub, CASES),

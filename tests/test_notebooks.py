@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from course import colab
+from course import colab, paths
 from course.grading import config
 from course.paths import KIT_ROOT, samples_dir
 
@@ -233,8 +233,41 @@ def test_install_missing_reports_pip_failure():
 def test_the_kit_caches_live_in_the_kit_folder(monkeypatch):
     monkeypatch.delenv("TORCH_HOME", raising=False)
     monkeypatch.delenv("HF_HOME", raising=False)
-    for path in colab.use_kit_caches().values():
+    variables = colab.use_kit_caches()
+    for path in variables.values():
         assert Path(path).is_relative_to(KIT_ROOT / "cache")
+    # The loaders pass these folders explicitly: the same ones the variables imply.
+    assert Path(variables["TORCH_HOME"]) / "hub" == paths.torch_hub_dir()
+    assert Path(variables["HF_HOME"]) / "hub" == paths.hf_hub_dir()
+
+
+def test_the_real_loaders_download_into_the_kit_caches(monkeypatch):
+    import open_clip
+    import torch
+    import transformers
+
+    from course import dinov3, models
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(name, folder):
+        seen[name] = Path(folder)
+        raise Stop
+
+    monkeypatch.setattr(open_clip, "create_model_and_transforms",
+                        lambda *args, cache_dir, **kwargs: record("open_clip", cache_dir))
+    monkeypatch.setattr(torch.hub, "load", lambda *args, **kwargs: record("torch.hub", torch.hub.get_dir()))
+    monkeypatch.setattr(transformers.DINOv3ViTModel, "from_pretrained",
+                        lambda *args, cache_dir, **kwargs: record("transformers", cache_dir))
+    for load in (lambda: models.load_clip("cpu", tiny=False), lambda: models.load_dino("cpu", tiny=False),
+                 dinov3.load_dinov3_transformers):
+        with pytest.raises(Stop):
+            load()
+    assert seen == {"open_clip": paths.hf_hub_dir(), "torch.hub": paths.torch_hub_dir(),
+                    "transformers": paths.hf_hub_dir()}
 
 
 def test_setup_refuses_a_kit_other_than_the_imported_one(tmp_path):
@@ -282,6 +315,21 @@ def test_write_and_show_video_without_ffmpeg(tmp_path, monkeypatch, capsys):
     assert "video saved to" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"\[T, H, W, 3\] uint8"):
         colab.write_and_show_video(frames[0], tmp_path / "bad.mp4")
+
+
+def test_write_video_is_readable_by_decord(tmp_path, monkeypatch):
+    """The tracking notebook writes its stand-in video with write_video and reads it with decord."""
+    import shutil
+
+    import decord
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the OpenCV path, as in CI
+    frames = np.zeros((6, 96, 160, 3), np.uint8)  # the notebook's size (decord 0.6 fails on some small widths, e.g. 48)
+    frames[:, :, :, 2] = 220  # blue in RGB
+    reader = decord.VideoReader(str(colab.write_video(frames, tmp_path / "clip.mp4", fps=6)))
+    decoded = reader.get_batch(list(range(len(reader)))).asnumpy()  # [T, H, W, 3] RGB
+    assert decoded.shape == (6, 96, 160, 3)
+    assert decoded[..., 2].mean() > 150 > decoded[..., 0].mean()  # blue stays blue
 
 
 # ----------------------------------------------------------------------------------------------

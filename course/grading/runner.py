@@ -72,15 +72,24 @@ def limit_record(message: str) -> dict:
     return {"ok": False, "stage": "limit", "error": "", "message": message, "traceback": ""}
 
 
+def import_file(path: Path, name: str):
+    """Import a source file as a fresh module named ``name`` (not through ``sys.path``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path.name} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 def import_submission(submission: Path):
     """Import the file as the module ``clip_dino`` (what the notebooks and cases call)."""
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, submission)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {submission.name} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(submission, MODULE_NAME)
 
 
 def produce(submission: Path, case, workdir: Path) -> dict:
