@@ -3,7 +3,8 @@
 ``bash get_datasets.sh coco`` downloads a fixed selection of COCO val2017 images (listed in
 ``datasets/coco_selection.json``) into ``datasets/coco/`` with ``captions.json``, which holds each
 image's human captions. With ``COURSE_OFFLINE=1`` the loader returns the small captioned sample
-shipped in ``datasets/samples/clip/`` (DAVIS frames, CC BY 4.0) instead, so nothing is downloaded.
+shipped in ``datasets/samples/clip/`` (DAVIS frames, CC BY 4.0; its ``captions.json`` has the same
+layout) instead, so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ def _read_json(path: Path, hint: str) -> dict:
         raise ValueError(f"{path} is not valid JSON ({error}). {hint}") from error
 
 
-def load_coco_images(root) -> tuple[list[np.ndarray], list[str]]:
-    """The downloaded COCO selection in ``root`` (a ``datasets/coco`` folder).
+FETCH_HINT = f"Fetch the COCO images and captions from the kit's folder with:\n    {FETCH_COMMAND}"
+SAMPLE_HINT = "The sample ships with the kit; restore datasets/samples/ (or rebuild it with datasets/make_samples.py)."
 
-    Returns (images, captions): images are [H, W, 3] uint8 RGB arrays in the selection's order;
-    each caption is the image's first caption in annotation-id order.
+
+def load_coco_images(root, hint: str = FETCH_HINT) -> tuple[list[np.ndarray], list[str]]:
+    """The images listed in ``root/captions.json`` (written by ``get_datasets.sh coco``, or the
+    shipped sample's, which has the same layout) and their captions.
+
+    Returns (images, captions): images are [H, W, 3] uint8 RGB arrays in the file's order; each
+    caption is the image's first caption in annotation-id order. ``hint`` ends each error message.
     """
     root = Path(root)
-    hint = f"Fetch the COCO images and captions from the kit's folder with:\n    {FETCH_COMMAND}"
     index = _read_json(root / "captions.json", hint)
     images, captions = [], []
     for entry in index.get("images", []):
@@ -56,19 +61,6 @@ def load_coco_images(root) -> tuple[list[np.ndarray], list[str]]:
         captions.append(first["caption"].strip())
     if not images:
         raise ValueError(f"{root / 'captions.json'} lists no images. {hint}")
-    return images, captions
-
-
-def load_sample_images(root=None) -> tuple[list[np.ndarray], list[str]]:
-    """The offline stand-in: ``datasets/samples/clip`` frames with hand-written captions.
-
-    Returns (images, captions) like ``load_coco_images``: [H, W, 3] uint8 arrays, one caption each.
-    """
-    root = Path(root) if root is not None else samples_dir() / "clip"
-    hint = "The sample ships with the kit; restore datasets/samples/ (or rebuild it with datasets/make_samples.py)."
-    index = _read_json(root / "captions.json", hint)
-    images = [_read_rgb(root / entry["file"]) for entry in index["images"]]  # each [H, W, 3]
-    captions = [entry["caption"] for entry in index["images"]]
     return images, captions
 
 
@@ -86,5 +78,5 @@ def load_coco_selection(root=None) -> tuple[list[np.ndarray], list[str]]:
     Raises FileNotFoundError naming ``bash get_datasets.sh coco`` when the data is missing.
     """
     if root is None and offline():
-        return load_sample_images()
+        return load_coco_images(samples_dir() / "clip", SAMPLE_HINT)
     return load_coco_images(root if root is not None else datasets_dir() / "coco")

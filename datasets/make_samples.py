@@ -99,11 +99,13 @@ def write_clip(source: Path, out: Path, scale: float) -> list[dict]:
     """The captioned stand-ins for the COCO selection; returns their ``captions.json`` entries."""
     out.mkdir(parents=True, exist_ok=True)
     entries = []
-    for sequence, index, caption in CLIP_FRAMES:
+    for number, (sequence, index, caption) in enumerate(CLIP_FRAMES, start=1):
         frame = frame_paths(source, sequence)[index]
         name = f"{sequence}_{frame.stem}.jpg"
         downscale_frame(frame, scale).save(out / name, quality=85)
-        entries.append({"file": name, "caption": caption, "source": f"DAVIS 2016 {sequence}/{frame.name}"})
+        # The layout get_datasets.sh writes for COCO, so that one loader reads both.
+        entries.append({"id": number, "file_name": name, "source": f"DAVIS 2016 {sequence}/{frame.name}",
+                        "captions": [{"id": number, "caption": caption}]})
     return entries
 
 

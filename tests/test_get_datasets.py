@@ -392,6 +392,14 @@ def test_offline_loads_the_shipped_sample(monkeypatch):
     for image, caption in zip(images, captions):
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
         assert isinstance(caption, str) and caption
+    assert captions[0] == index["images"][0]["captions"][0]["caption"]
+
+
+def test_a_missing_sample_says_how_to_restore_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setattr(coco, "samples_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="make_samples.py"):
+        coco.load_coco_selection()
 
 
 def test_sample_davis_loads_with_object_ids():
@@ -437,5 +445,5 @@ def test_make_samples_builds_the_layout(tmp_path):
     frames, masks = dataset.get_sample("dog")
     assert frames.shape == (3, 12, 20, 3)
     assert set(np.unique(np.array(Image.open(out / "DAVIS" / "Annotations" / "480p" / "dog" / "00000.png")))) == {0, 255}
-    images, captions = coco.load_sample_images(out / "clip")
+    images, captions = coco.load_coco_images(out / "clip", coco.SAMPLE_HINT)
     assert len(images) == len(captions) == 8
