@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_propagate.py            # 60x107 and 30x54, t=8, D=384, M=4
 
 Prints, per grid size: median seconds of each (the two alternate call by call in one process),
-the time ratio (goal >= 25x at 60x107), peak memory of each measured in a fresh subprocess
+the ratio of the medians (goal >= 25x at 60x107) and the range of the ratios of each dense call
+to the fast call after it (how much the machine moved during the run), peak memory of each measured in a fresh subprocess
 (peak RSS growth over the inputs; goal <= 0.1) and the max abs difference of the
 probabilities (goal <= 1e-5). CPU only; not a test.
 """
@@ -118,8 +119,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; t={args.t}, D={args.dim}, "
           f"M={args.masks}, radius 12 circle, top-5, T=0.2; median of {args.repeats} alternating timed runs "
           f"after a warm-up; peak memory of each in its own process")
-    header = (f"{'grid':>8} {'dense s':>9} {'fast s':>8} {'speed-up':>9} {'dense MB':>9} {'fast MB':>8} "
-              f"{'mem ratio':>9} {'max |diff|':>11}")
+    header = (f"{'grid':>8} {'dense s':>9} {'fast s':>8} {'speed-up':>9} {'pairs min-max':>14} {'dense MB':>9} "
+              f"{'fast MB':>8} {'mem ratio':>9} {'max |diff|':>11}")
     print(header)
     torch.set_grad_enabled(False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +131,9 @@ def main() -> None:
             diff = (torch.load(Path(tmp) / "dense.pt") - torch.load(Path(tmp) / "fast.pt")).abs().max().item()
             seconds = time_side_by_side(h, w, args)
             dense_s, fast_s = statistics.median(seconds["dense"]), statistics.median(seconds["fast"])
-            print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {dense_mb:9.0f} "
+            pairs = [d / f for d, f in zip(seconds["dense"], seconds["fast"])]  # each dense call / the fast call after it
+            spread = f"{min(pairs):.1f}-{max(pairs):.1f}x"
+            print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {spread:>14} {dense_mb:9.0f} "
                   f"{fast_mb:8.0f} {fast_mb / dense_mb:9.3f} {diff:11.2e}")
 
 if __name__ == "__main__":
