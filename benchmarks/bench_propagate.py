@@ -4,9 +4,9 @@
 
 Prints, per grid size: median seconds of each (the two alternate call by call in one process),
 the ratio of the medians (goal >= 25x at 60x107) and the range of the ratios of each dense call
-to the fast call after it (how much the machine moved during the run), peak memory of each measured in a fresh subprocess
-(peak RSS growth over the inputs; goal <= 0.1) and the max abs difference of the
-probabilities (goal <= 1e-5). CPU only; not a test.
+to the fast call after it (how much the machine moved during the run), peak memory of each
+measured in a fresh subprocess (peak RSS growth over the inputs; goal <= 0.1) and the max abs
+difference of the probabilities (goal <= 1e-5). CPU only; not a test.
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def main() -> None:
             spread = f"{min(pairs):.1f}-{max(pairs):.1f}x"
             print(f"{size:>8} {dense_s:9.3f} {fast_s:8.3f} {dense_s / fast_s:8.1f}x {spread:>14} {dense_mb:9.0f} "
                   f"{fast_mb:8.0f} {fast_mb / dense_mb:9.3f} {diff:11.2e}")
+
 
 if __name__ == "__main__":
     main()

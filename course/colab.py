@@ -222,14 +222,14 @@ def fetch_dataset(name: str, run=subprocess.run) -> Path:
     Inputs:
     - name: "coco" or "davis".
     """
-    folders = {"coco": "coco", "davis": "DAVIS"}
-    samples = {"coco": "clip", "davis": "DAVIS"}
+    folders = {"coco": ("coco", "clip"), "davis": ("DAVIS", "DAVIS")}  # (in datasets/, in datasets/samples/)
     if name not in folders:
         raise ValueError(f"fetch_dataset: unknown dataset {name!r}; use one of {sorted(folders)}")
+    downloaded, sample = folders[name]
     if offline():
         print(f"COURSE_OFFLINE=1: using the shipped sample, not fetching {name}")
-        return samples_dir() / samples[name]
-    target = datasets_dir() / folders[name]
+        return samples_dir() / sample
+    target = datasets_dir() / downloaded
     script = KIT_ROOT / "get_datasets.sh"
     env = {**os.environ, "DATASETS_DIR": str(datasets_dir()), "PYTHON": sys.executable}
     result = run(["bash", str(script), name], env=env)

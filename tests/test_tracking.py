@@ -17,9 +17,9 @@ from benchmarks.bench_propagate import make_inputs, propagate_dense
 from course.davis_eval import evaluate_sequence, summarize
 from course.dinov3 import load_dinov3, load_dinov3_hub, model_patch_size, patch_features, tiny_dinov3
 from course.synthetic import davis_like_clip, dino_like_features
-from course.tracking import (TrackingConfig, _grouped_topk, first_mask_probs, make_neighborhood_mask, neighborhood_offsets,
-                             postprocess_probs, preprocess_frame, propagate, resized_size, track,
-                             track_features)
+from course.tracking import (TrackingConfig, _grouped_topk, first_mask_probs, make_neighborhood_mask,
+                             neighborhood_offsets, postprocess_probs, preprocess_frame, propagate, resized_size,
+                             track, track_features)
 
 
 @pytest.fixture(scope="module")

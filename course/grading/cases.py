@@ -472,7 +472,7 @@ class DavisProcess:
 # ``python -m course.grading.export_features``; the public case grades on them when present.
 REAL_FEATURES = Path(__file__).with_name(config.FEATURES_FILE)
 GENERATED_NOTE = ("graded on generated features: no real DINO features were exported "
-                  "(an instructor can add course/grading/dino_features.npz with course.grading.export_features)")
+                  f"(an instructor can add course/grading/{config.FEATURES_FILE} with course.grading.export_features)")
 
 
 def segmentation_inputs(seed: int | None):
