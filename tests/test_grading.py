@@ -480,6 +480,8 @@ def test_export_features_writes_what_the_case_reads(tmp_path, monkeypatch):
     features, labels, train, num_classes, note = cases.segmentation_inputs(None)
     assert features.shape == (3, 64, 384) and labels.shape == (3, 64)  # frames 0, 2 (train) and 3
     assert train == 1 and num_classes == 3 and "'clip2017'" in note and "frames 0..3 (3 exported)" in note
+    unread, same_labels, *_ = cases.segmentation_inputs(None, with_features=False)  # what the check reads
+    assert unread is None and np.array_equal(same_labels.numpy(), labels.numpy())
     assert export_features.exported_frames(104, 40, 8)[:3] == [0, 8, 16] and 40 in export_features.exported_frames(104, 40, 16)
 
 
