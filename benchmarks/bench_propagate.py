@@ -1,4 +1,5 @@
-"""course.tracking.propagate against the seed notebook's dense formulation, side by side.
+"""course.tracking.propagate against the seed notebook's dense formulation (the reference
+solution of course.label_propagation.propagate_dense), side by side.
 
     .venv/bin/python benchmarks/bench_propagate.py            # 60x107 and 30x54, t=8, D=384, M=4
 
@@ -25,25 +26,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.memory import peak_rss, reset_peak  # noqa: E402
-from course.tracking import make_neighborhood_mask, propagate  # noqa: E402
-
-
-def propagate_dense(current_features, context_features, context_probs, neighborhood_mask, topk, temperature):
-    """The seed's propagate: every current-to-context similarity, [h*w, t*h*w] (the baseline).
-
-    current_features [h, w, D], context_features [t, h, w, D], context_probs [t, h, w, M],
-    neighborhood_mask [h, w, h, w] bool -> [h, w, M].
-    """
-    t, h, w, M = context_probs.shape
-    dot = torch.einsum("ijd, tuvd -> ijtuv", current_features, context_features)  # [h, w, t, h, w]
-    dot = torch.where(neighborhood_mask[:, :, None, :, :], dot, -torch.inf)  # [h, w, t, h, w]
-    dot = dot.flatten(2, -1).flatten(0, 1)  # [h*w, t*h*w]
-    k_th_largest = torch.topk(dot, dim=1, k=topk).values  # [h*w, k]
-    dot = torch.where(dot >= k_th_largest[:, -1:], dot, -torch.inf)  # [h*w, t*h*w]
-    weights = F.softmax(dot / temperature, dim=1)  # [h*w, t*h*w]
-    current_probs = torch.mm(weights, context_probs.flatten(0, 2))  # [h*w, M]
-    current_probs = current_probs / current_probs.sum(dim=1, keepdim=True)  # [h*w, M]
-    return current_probs.unflatten(0, (h, w))  # [h, w, M]
+from course.label_propagation import make_neighborhood_mask, propagate_dense  # noqa: E402  the seed's formulation
+from course.tracking import propagate  # noqa: E402
 
 
 def make_inputs(h: int, w: int, t: int, dim: int, num_masks: int, seed: int = 0):

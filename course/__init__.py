@@ -1,5 +1,7 @@
-"""Course kit: CLIP, DINO and DINOv3 through graded notebooks.
+"""Course kit: CLIP, DINO and DINOv3 through graded notebooks: the package students get.
 
-``course.clip_dino`` is the graded module; the other modules are the kit's own tools (models,
-generated data, DINOv3 tracking, release and grading).
+The graded modules (``course.clip_dino``; stubs in the student kit) are leaves: no other module
+imports them. Everything they share with the kit's tools lives in small modules below them
+(``course.vit``, ``course.paths``, ``course.palette``, ``course.assignment``). The instructor's side
+(release, grading, calibration) is the sibling package ``instructor``, which students never get.
 """

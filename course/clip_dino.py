@@ -28,10 +28,7 @@ from tqdm.auto import tqdm
 
 from course.palette import davis_palette
 from course.paths import datasets_dir
-
-# ImageNet statistics: DINO was trained on images normalised with them.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from course.vit import IMAGENET_MEAN, IMAGENET_STD, model_patch_size
 
 # Where `bash get_datasets.sh davis` puts DAVIS 2017 (trainval, 480p).
 DEFAULT_DAVIS_ROOT = datasets_dir() / "DAVIS"
@@ -67,6 +64,9 @@ def get_similarity_no_loop(text_features: torch.Tensor, image_features: torch.Te
             f"{text_features.shape[1]}, image_features has D={image_features.shape[1]}. "
             "Both must come from the same CLIP model."
         )
+    similarity = torch.zeros(text_features.shape[0], image_features.shape[0])
+    # Hint: normalise every row of both inputs to unit length (F.normalize, in a floating dtype),
+    # then one matrix product gives every text-image dot product: [N, D] @ [D, M].
     ### BEGIN SOLUTION
     dtype = torch.promote_types(text_features.dtype, image_features.dtype)
     if not dtype.is_floating_point:
@@ -145,6 +145,10 @@ def clip_zero_shot_classifier(
     _check_images(images)
     if len(class_texts) == 0:
         raise ValueError("clip_zero_shot_classifier needs at least one class text.")
+    pred_classes = []
+    # Hint: encode the images (clip_preprocess each one, stack batches, clip_model.encode_image) and
+    # the tokenized class texts (clip_model.encode_text) under torch.no_grad(); the similarity of
+    # every class text with every image gives each image's best class with one argmax.
     ### BEGIN SOLUTION
     image_features = _encode_images(clip_model, clip_preprocess, images, device, batch_size)  # [M, D]
     text_features = _encode_texts(clip_model, class_texts, device)  # [C, D]
@@ -170,6 +174,9 @@ class CLIPImageRetriever:
         self.clip_model = clip_model
         self.device = device
         self.num_images = len(images)
+        self.image_features = None
+        # Hint: encode every image once here, in batches of batch_size, and keep the normalised
+        # features [M, D]; retrieve then only encodes the query.
         ### BEGIN SOLUTION
         self.image_features = _encode_images(clip_model, clip_preprocess, images, device, batch_size)  # [M, D]
         ### END SOLUTION
@@ -184,6 +191,9 @@ class CLIPImageRetriever:
                 f"retrieve: k={k} but the collection holds {self.num_images} images; "
                 f"ask for 1 <= k <= {self.num_images}."
             )
+        indices = []
+        # Hint: encode the query, take its cosine similarity with the stored image features and
+        # keep the k best (torch.topk sorts them best first); return plain ints.
         ### BEGIN SOLUTION
         text_features = _encode_texts(self.clip_model, [query], self.device)  # [1, D]
         similarity = get_similarity_no_loop(text_features, self.image_features)[0]  # [M]
@@ -195,19 +205,6 @@ class CLIPImageRetriever:
 # ----------------------------------------------------------------------------------------------
 # DAVIS and DINO patch features
 # ----------------------------------------------------------------------------------------------
-
-
-def model_patch_size(model) -> int:
-    """Patch size of a ViT (or a transformers config): its ``patch_size``, else its
-    ``patch_embed.patch_size`` (timm), as an int or a square pair."""
-    size = getattr(model, "patch_size", None)
-    if size is None:
-        size = model.patch_embed.patch_size
-    if isinstance(size, (tuple, list)):
-        if len(set(size)) != 1:
-            raise ValueError(f"non-square patches {size} are not supported")
-        size = size[0]
-    return int(size)
 
 
 class DavisDataset:
@@ -293,6 +290,10 @@ class DavisDataset:
         mask_dir = self.root / "Annotations" / self.resolution / name
         if not frame_paths:
             raise FileNotFoundError(f"no frames in {frame_paths}; re-run: bash get_datasets.sh davis")
+        frames = masks = None
+        # Hint: read each frame with PIL (.convert("RGB")) and the PNG of the same name from
+        # mask_dir; a palette ("P") PNG's pixel values are the object ids, a grayscale one holds
+        # 0/255 (255 -> 1). np.stack the lists.
         ### BEGIN SOLUTION
         frames, masks = [], []
         for frame_path in frame_paths:
@@ -328,6 +329,10 @@ class DavisDataset:
                 f"made with patch_size={self.patch_size}; create DavisDataset(patch_size="
                 f"{model_patch_size(dino_model)})."
             )
+        features = None
+        # Hint: per batch: uint8 [B, H, W, 3] -> float [B, 3, H, W] in [0, 1], resize to
+        # image_size x image_size, normalise with IMAGENET_MEAN/STD, run
+        # dino_model.get_intermediate_layers(x, n=1)[0] under torch.no_grad() and drop [CLS].
         ### BEGIN SOLUTION
         mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
@@ -356,6 +361,9 @@ class DavisDataset:
         - labels: [T, N] int64 tensor on ``device``, N = grid_size ** 2, row-major like the
           features of ``process_frames``. Nearest-neighbour resizing keeps ids valid.
         """
+        labels = None
+        # Hint: F.interpolate with a nearest mode (on a float [T, 1, H, W] tensor) to
+        # grid_size x grid_size, then back to int64 and flatten each frame row by row.
         ### BEGIN SOLUTION
         m = torch.as_tensor(np.asarray(masks).astype(np.int64), device=device)[:, None].float()  # [T, 1, H, W]
         m = F.interpolate(m, size=(self.grid_size, self.grid_size), mode="nearest-exact")  # [T, 1, g, g]
@@ -403,6 +411,9 @@ class DINOSegmentation:
         self.device = device
         self.num_classes = int(num_classes)
         self.inp_dim = inp_dim
+        self.model = self.optimizer = None
+        # Hint: a linear layer (or a small MLP) from inp_dim to num_classes on device, and an
+        # optimizer with weight decay such as torch.optim.AdamW.
         ### BEGIN SOLUTION
         self.model = nn.Linear(inp_dim, self.num_classes).to(device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-2, weight_decay=1e-1)
@@ -416,6 +427,8 @@ class DINOSegmentation:
         - Y: [N] int labels in [0, num_classes) (or [T, N]).
         - num_iters: full-batch optimisation steps.
         """
+        # Hint: full-batch training: for num_iters steps, cross-entropy of the model's logits
+        # [N, C] against Y, zero_grad, backward, step.
         ### BEGIN SOLUTION
         X = torch.as_tensor(X, device=self.device).float().reshape(-1, self.inp_dim)  # [N, D]
         Y = torch.as_tensor(Y, device=self.device).long().reshape(-1)  # [N]
@@ -437,6 +450,8 @@ class DINOSegmentation:
         Returns:
         - labels: int64 tensor [N] (or [T, N]) on the head's device.
         """
+        labels = None
+        # Hint: the argmax of the model's logits over the classes, without gradients.
         ### BEGIN SOLUTION
         X = torch.as_tensor(X, device=self.device).float()  # [..., N, D]
         self.model.eval()
@@ -466,6 +481,9 @@ def compute_iou(pred, gt, num_classes: int) -> float:
     for name, labels in (("pred", pred), ("gt", gt)):
         if labels.is_floating_point() or labels.min() < 0 or labels.max() >= num_classes:
             raise ValueError(f"compute_iou: {name} must hold integer labels in [0, {num_classes})")
+    iou = 0.0
+    # Hint: for each class c, intersection = |pred == c and gt == c| and union =
+    # |pred == c or gt == c|; average intersection / union over the classes whose union is not 0.
     ### BEGIN SOLUTION
     classes = torch.arange(num_classes)
     pred_1h = pred.reshape(-1, 1) == classes  # [P, C]

@@ -30,7 +30,7 @@ import torchvision.transforms.functional as TVTF
 from torchvision.transforms import InterpolationMode
 from tqdm.auto import tqdm
 
-from course.clip_dino import IMAGENET_MEAN, IMAGENET_STD
+from course.vit import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -109,32 +109,19 @@ def first_mask_probs(mask, grid_size: tuple[int, int], num_masks: int | None = N
 # ----------------------------------------------------------------------------- neighbourhoods
 
 
-def _distance_ord(shape: str) -> float:
-    if shape == "circle":
-        return 2
-    if shape == "square":
-        return math.inf
-    raise ValueError(f"neighborhood shape must be 'circle' or 'square', got {shape!r}")
-
-
-def make_neighborhood_mask(h: int, w: int, size: float, shape: str, device=None) -> torch.Tensor:
-    """Dense [h, w, h, w] bool: mask[i, j, u, v] is True when (u, v) is within ``size`` of (i, j).
-
-    This is the seed's mask, for pictures and checks at small sizes: at 60x107 patches it holds
-    41 M entries; ``propagate`` uses ``neighborhood_offsets`` instead.
-    """
-    ij = torch.stack(torch.meshgrid(torch.arange(h, dtype=torch.float32, device=device),
-                                    torch.arange(w, dtype=torch.float32, device=device),
-                                    indexing="ij"), dim=-1)  # [h, w, 2]
-    distance = torch.linalg.vector_norm(ij[:, :, None, None] - ij[None, None], ord=_distance_ord(shape),
-                                        dim=-1)  # [h, w, h, w]
-    return distance <= size
-
-
 def neighborhood_offsets(size: float, shape: str, device=None) -> torch.Tensor:
-    """[2r + 1, 2r + 1] bool, r = floor(size): True at offsets (di + r, dj + r) inside the neighbourhood."""
+    """[2r + 1, 2r + 1] bool, r = floor(size): True at offsets (di + r, dj + r) within ``size`` of
+    (0, 0): the stencil every patch's neighbourhood is made of ("circle": Euclidean distance,
+    "square": the larger of the row and column distances). ``propagate`` uses it; the dense
+    [h, w, h, w] mask of the notebook's exercise (``course.label_propagation``) puts this
+    stencil at every patch and cuts it at the grid's edges."""
+    if shape not in ("circle", "square"):
+        raise ValueError(f"neighborhood shape must be 'circle' or 'square', got {shape!r}")
     radius = int(math.floor(size))
-    return make_neighborhood_mask(2 * radius + 1, 2 * radius + 1, size, shape, device)[radius, radius]
+    d = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device).abs()  # [2r+1]
+    if shape == "circle":
+        return d[:, None] ** 2 + d[None, :] ** 2 <= size ** 2  # [2r+1, 2r+1]
+    return torch.maximum(d[:, None], d[None, :]) <= size  # [2r+1, 2r+1]
 
 
 # ----------------------------------------------------------------------------- propagation

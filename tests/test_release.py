@@ -17,13 +17,15 @@ import types
 import nbformat
 import pytest
 
-from course import release
-from course.__main__ import main as course_main
-from course.grading.cases import CASES
-from course.grading.runner import import_file
+from course.assignment import GRADED_MODULES
 from course.paths import KIT_ROOT
+from instructor import release
+from instructor.__main__ import main as course_main
+from instructor.grading.cases import CASES
+from instructor.release import import_file
 
 REFERENCE = KIT_ROOT / "course" / "clip_dino.py"
+REFERENCES = [KIT_ROOT / "course" / f"{name}.py" for name in GRADED_MODULES]
 
 
 def strip(source: str, kind: str = "module") -> str:
@@ -160,12 +162,10 @@ def write_small_kit(root):
     files = {
         "course/__init__.py": "",
         "course/clip_dino.py": FUNCTION,
-        "course/release.py": "# instructor only\n",
-        "course/__main__.py": "# instructor only\n",
-        "course/grading/__init__.py": "",
-        "course/grading/config.py": "POINTS = {}\n",
-        "course/grading/cases.py": "HIDDEN = 'hidden case'\n",
-        "course/grading/runner.py": "# grader\n",
+        "course/label_propagation.py": FUNCTION.replace("add", "mul"),
+        "course/assignment.py": "POINTS = {}\n",
+        "instructor/release.py": "# instructor only\n",
+        "instructor/grading/cases.py": "HIDDEN = 'hidden case'\n",
         "course/__pycache__/clip_dino.cpython-311.pyc": "",
         "notebooks/.ipynb_checkpoints/demo-checkpoint.ipynb": "{}",
         "datasets/samples/clip/00000.txt": "sample\n",
@@ -186,10 +186,10 @@ def test_build_student_copies_the_kit_without_instructor_material(tmp_path):
     kit = release.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
     written = sorted(p.relative_to(kit.student_dir).as_posix() for p in kit.student_dir.rglob("*") if p.is_file())
     assert written == sorted(kit.files) == [
-        "README.md", "course/__init__.py", "course/clip_dino.py", "course/grading/__init__.py",
-        "course/grading/config.py", "datasets/README.md", "datasets/coco_selection.json",
+        "README.md", "course/__init__.py", "course/assignment.py", "course/clip_dino.py",
+        "course/label_propagation.py", "datasets/README.md", "datasets/coco_selection.json",
         "datasets/samples/clip/00000.txt", "get_datasets.sh", "notebooks/demo.ipynb", "requirements.txt"]
-    assert kit.stripped == {"course/clip_dino.py": 1, "notebooks/demo.ipynb": 2}
+    assert kit.stripped == {"course/clip_dino.py": 1, "course/label_propagation.py": 1, "notebooks/demo.ipynb": 2}
     assert kit.solution_lines == {"total = a + b  # the secret", "y = x + 41  # secret", "Because of the secret."}
     readme = (kit.student_dir / "README.md").read_text()
     assert "Do the work." in readme and "Secret plans" not in readme
@@ -224,9 +224,9 @@ CHEAP_CASES = [c for c in CASES if c.question in ("get_similarity_no_loop", "com
 def test_proof_2_reports_a_stub_that_passes_or_fails_for_another_reason():
     import course.clip_dino as reference
 
-    assert len(release.prove_stub_fails(reference, CHEAP_CASES).problems) == len(CHEAP_CASES)
+    assert len(release.prove_stub_fails({"clip_dino": reference}, CHEAP_CASES).problems) == len(CHEAP_CASES)
     broken = types.SimpleNamespace(get_similarity_no_loop=lambda t, i: 1 / 0, compute_iou=lambda p, g, c: 1 / 0)
-    proof = release.prove_stub_fails(broken, CHEAP_CASES)
+    proof = release.prove_stub_fails({"clip_dino": broken}, CHEAP_CASES)
     assert len(proof.problems) == len(CHEAP_CASES)
     assert all("ZeroDivisionError" in p and "not NotImplementedError" in p for p in proof.problems)
 
@@ -236,7 +236,7 @@ def test_proof_1_reports_a_reference_that_fails():
         raise NotImplementedError("stub")
 
     stub = types.SimpleNamespace(get_similarity_no_loop=missing, compute_iou=missing)
-    proof = release.prove_reference_passes(stub, CHEAP_CASES)
+    proof = release.prove_reference_passes({"clip_dino": stub}, CHEAP_CASES)
     assert not proof.ok and len(proof.problems) == len(CHEAP_CASES)
 
 
@@ -268,11 +268,13 @@ def released(tmp_path_factory):
     return result, "\n".join(printed)
 
 
-def test_release_prints_three_passing_proofs(released):
+def test_release_prints_its_passing_proofs(released):
     result, printed = released
     assert result.ok, printed
     for number in (1, 2, 3):
         assert f"[PASS] Proof {number}:" in printed
+    assert "[PASS] The student kit imports on its own" in printed
+    assert "[PASS] The public cases' stored expected values are what the grader computes" in printed
     assert f"{len(CASES)}/{len(CASES)} cases pass" in printed
     assert f"{len(CASES)}/{len(CASES)} cases fail with NotImplementedError" in printed
     assert "RELEASE OK" in printed
@@ -291,16 +293,19 @@ def public_api(tree: ast.Module) -> dict[str, tuple]:
     return api
 
 
-def test_stub_compiles_and_keeps_every_public_signature_and_docstring(released):
+@pytest.mark.parametrize("module", GRADED_MODULES)
+def test_stub_compiles_and_keeps_every_public_signature_and_docstring(released, module):
+    import importlib
+
     result, _ = released
-    stub_path = result.kit.student_dir / "course" / "clip_dino.py"
+    stub_path = result.kit.student_dir / "course" / f"{module}.py"
     stub_source = stub_path.read_text()
     compile(stub_source, str(stub_path), "exec")
-    reference_api = public_api(ast.parse(REFERENCE.read_text()))
-    assert {"get_similarity_no_loop", "DavisDataset.get_sample", "compute_iou"} <= set(reference_api)
+    reference_api = public_api(ast.parse((KIT_ROOT / "course" / f"{module}.py").read_text()))
+    assert len(reference_api) >= 2
     assert public_api(ast.parse(stub_source)) == reference_api
-    stub = import_file(stub_path, "_test_release_stub")
-    import course.clip_dino as reference
+    stub = import_file(stub_path, f"_test_release_stub_{module}")
+    reference = importlib.import_module(f"course.{module}")
 
     for name in reference_api:
         ref_obj, stub_obj = reference, stub
@@ -327,20 +332,41 @@ def functions_with_solutions(source: str) -> set[str]:
     return names
 
 
-def test_stub_raises_not_implemented_naming_each_function(released):
+@pytest.mark.parametrize("module", GRADED_MODULES)
+def test_stub_raises_not_implemented_naming_each_function(released, module):
     result, _ = released
-    stub_source = (result.kit.student_dir / "course" / "clip_dino.py").read_text()
-    names = functions_with_solutions(REFERENCE.read_text())
-    assert {"get_similarity_no_loop", "CLIPImageRetriever.retrieve", "DINOSegmentation.train"} <= names
+    stub_source = (result.kit.student_dir / "course" / f"{module}.py").read_text()
+    names = functions_with_solutions((KIT_ROOT / "course" / f"{module}.py").read_text())
+    assert len(names) >= 2
     for name in names:
-        assert f'raise NotImplementedError("{name}: write your code in course/clip_dino.py")' in stub_source
+        assert f'raise NotImplementedError("{name}: write your code in course/{module}.py")' in stub_source
+
+
+@pytest.mark.parametrize("module", GRADED_MODULES)
+def test_stub_regions_carry_their_hints_and_lint_clean(released, module):
+    """Each region's banner holds the hint that stood above its block; the result variable is
+    assigned before the region, so no name is undefined in the stub."""
+    import subprocess
+    import sys
+
+    result, _ = released
+    stub_path = result.kit.student_dir / "course" / f"{module}.py"
+    stub = stub_path.read_text()
+    master = (KIT_ROOT / "course" / f"{module}.py").read_text()
+    hints = [line.strip() for line in master.splitlines() if line.strip().startswith("# Hint:")]
+    assert hints
+    for hint in hints:
+        before = stub[:stub.index(hint)].rstrip().splitlines()[-1].strip()
+        assert before == release.REGION_START, f"{hint!r} is not the first line of its region's banner"
+    flakes = subprocess.run([sys.executable, "-m", "pyflakes", str(stub_path)], capture_output=True, text=True)
+    assert "undefined name" not in flakes.stdout, flakes.stdout
 
 
 def lines_of_other_sources() -> set[str]:
-    """Stripped lines of the kit's modules and notebook cells other than the reference."""
+    """Stripped lines of the kit's modules and notebook cells other than the references."""
     lines = set()
     for path in (KIT_ROOT / "course").rglob("*.py"):
-        if path != REFERENCE:
+        if path not in REFERENCES:
             lines |= {line.strip() for line in path.read_text().splitlines()}
     for path in (KIT_ROOT / "notebooks").glob("*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:
@@ -351,7 +377,7 @@ def lines_of_other_sources() -> set[str]:
 def test_no_marker_and_no_solution_line_anywhere_in_dist(released):
     result, _ = released
     solution, public, inside = set(), set(), False
-    for line in REFERENCE.read_text().splitlines():
+    for line in "\n".join(path.read_text() for path in REFERENCES).splitlines():
         if line.strip() in ("### BEGIN SOLUTION", "### END SOLUTION"):
             inside = line.strip() == "### BEGIN SOLUTION"
         else:
@@ -381,8 +407,9 @@ def test_notebooks_have_no_outputs(released):
 def test_hidden_cases_and_the_grader_are_absent(released):
     result, _ = released
     student = result.kit.student_dir
-    assert sorted(p.name for p in (student / "course" / "grading").iterdir()) == ["__init__.py", "config.py"]
-    assert not (student / "course" / "release.py").exists() and not (student / "course" / "__main__.py").exists()
+    assert not (student / "instructor").exists()
+    assert sorted(p.name for p in student.iterdir()) == ["README.md", "course", "datasets", "get_datasets.sh",
+                                                          "notebooks", "requirements.txt"]
     texts = [p.read_text() for p in student.rglob("*") if p.suffix in (".py", ".ipynb", ".md")]
     for case in CASES:
         if case.hidden:
@@ -390,7 +417,7 @@ def test_hidden_cases_and_the_grader_are_absent(released):
 
 
 # ----------------------------------------------------------------------------------------------
-# python -m course
+# python -m instructor
 # ----------------------------------------------------------------------------------------------
 
 
@@ -399,7 +426,7 @@ def test_main_help_explains_the_job():
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_:
         course_main(["--help"])
     assert exit_.value.code == 0
-    assert "python -m course" in out.getvalue() and "--no-autograder" in out.getvalue()
+    assert "python -m instructor" in out.getvalue() and "--no-autograder" in out.getvalue()
 
 
 @pytest.mark.parametrize("ok", [True, False])

@@ -13,13 +13,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.bench_propagate import make_inputs, propagate_dense
+from benchmarks.bench_propagate import make_inputs
 from course.davis_eval import evaluate_sequence, summarize
 from course.dinov3 import load_dinov3, load_dinov3_hub, model_patch_size, patch_features, tiny_dinov3
 from course.synthetic import davis_like_clip, dino_like_features
-from course.tracking import (TrackingConfig, _grouped_topk, first_mask_probs, make_neighborhood_mask,
-                             neighborhood_offsets, postprocess_probs, preprocess_frame, propagate, resized_size,
-                             track, track_features)
+from course.label_propagation import make_neighborhood_mask, propagate_dense  # the reference: the seed's formulation
+from course.tracking import (TrackingConfig, _grouped_topk, first_mask_probs, neighborhood_offsets, postprocess_probs,
+                             preprocess_frame, propagate, resized_size, track, track_features)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,11 @@ def test_neighborhood_counts_match_integer_points():
         assert neighborhood_offsets(size, shape).sum().item() == len(points)
     mask = make_neighborhood_mask(5, 6, 1, "circle")
     assert mask[2, 3].sum() == 5 and mask[0, 0].sum() == 3
+    for size, shape in [(2.5, "circle"), (2, "square"), (0, "circle")]:  # the dense mask is the stencil at every patch
+        offsets = neighborhood_offsets(size, shape)
+        r = offsets.shape[0] // 2
+        mask = make_neighborhood_mask(7, 8, size, shape)
+        assert torch.equal(mask[3, 4, 3 - r:3 + r + 1, 4 - r:4 + r + 1], offsets)
     with pytest.raises(ValueError, match="circle"):
         neighborhood_offsets(2, "hexagon")
 

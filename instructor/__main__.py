@@ -1,13 +1,15 @@
 """The kit's main job for an instructor: build the student release and prove it, offline.
 
-    python -m course              # = python -m course.release with its defaults
-    python -m course --help
+    python -m instructor              # = python -m instructor.release with its defaults
+    python -m instructor --help
 
-It writes ``dist/student/`` (the kit students get: stubs of ``course/clip_dino.py`` generated from
-the reference, notebooks with outputs cleared, the sample data) and, when the grader is in the
-kit, ``dist/autograder.zip`` (for Gradescope). Then it prints its proofs: the reference passes
-every graded case, every generated stub fails them with NotImplementedError, and no solution line
-or marker is left anywhere in ``dist/``. The exit status is non-zero when anything fails.
+It writes ``dist/student/`` (the kit students get: the ``course`` package with stubs of the graded
+modules generated from the reference, notebooks with outputs cleared, the sample data) and
+``dist/autograder.zip`` (for Gradescope). Then it prints its proofs: the reference passes every
+graded case, every generated stub fails them with NotImplementedError, no solution line or
+marker is left anywhere in ``dist/``, the kit imports on its own, the public cases' expected
+values are current, and the zip grades the reference full marks and the stubs zero. The exit
+status is non-zero when anything fails.
 
 It runs offline (``COURSE_OFFLINE=1`` is set when unset): the graded cases use tiny local models
 and generated data.
@@ -28,16 +30,16 @@ def summary(result) -> str:
              f"  student kit      {result.kit.student_dir}   (give this folder to students)"]
     if result.autograder_zip is not None:
         lines.append(f"  autograder       {result.autograder_zip}   (upload to Gradescope)")
-    lines += [f"  reference        {result.kit.root / 'course' / 'clip_dino.py'}   (solutions between markers)",
+    lines += [f"  reference        {result.kit.root / 'course'}   (graded modules: solutions between markers)",
               "Next: .venv/bin/python -m pytest   (the test suite, notebooks included)"]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("COURSE_OFFLINE", "1")  # before the kit's modules read the switch
-    from course import release
+    from instructor import release
 
-    parser = release.build_parser(prog="python -m course", description=__doc__)
+    parser = release.build_parser(prog="python -m instructor", description=__doc__)
     args = parser.parse_args(argv)
     result = release.release(args.dist, autograder=not args.no_autograder, allow_missing=args.allow_missing)
     print(summary(result))

@@ -1,5 +1,6 @@
-"""Public checks the notebooks run: the seed notebook's expected similarity table and the
-relative error it is compared with. The graded cases use the same values."""
+"""The seed notebook's check of ``get_similarity_no_loop``: the table it printed for its fixed
+random features (``course.checks.fixtures.seed_similarity_inputs``). The public case compares
+with it at the seed's relative error (``course.checks.criteria.rel_error``)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,3 @@ SEED_SIMILARITY_TABLE = np.array([
     [0.02309848, -0.01441101, 0.5469337, 0.6018773, 0.21581158],
     [0.41579214, -0.014449, -0.7242257, 0.39348006, 0.0822239],
 ], dtype=np.float32)
-
-
-def seed_similarity_inputs():
-    """(text [6, 10], image [5, 10]) float32 features, drawn as the seed notebook draws them."""
-    import torch
-
-    torch.manual_seed(231)
-    return torch.randn(6, 10), torch.randn(5, 10)
-
-
-def rel_error(x, y) -> float:
-    """The seed's relative error: max |x - y| / max(1e-10, |x| + |y|)."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return float(np.max(np.abs(x - y) / np.maximum(1e-10, np.abs(x) + np.abs(y))))

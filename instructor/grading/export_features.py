@@ -1,6 +1,6 @@
 """Export real DINO features of the notebook's DAVIS exercise for the grader (instructors, in Colab).
 
-    python -m course.grading.export_features [--out course/grading/dino_features.npz] [--stride 8]
+    python -m instructor.grading.export_features [--out instructor/grading/dino_features.npz] [--stride 8]
 
 Runs DINO ViT-S/8 (``course.models.load_dino``) over the exercise sequence
 (``config.DAVIS_SEQUENCE`` of DAVIS 2017 val, read with ``course.clip_dino.DavisDataset``, the
@@ -12,10 +12,10 @@ reference) and saves, in one compressed ``.npz``:
 - ``labels``: [F, N] uint8 patch labels (``process_masks``);
 - ``frames`` [F] (frame numbers), ``train_frame``, ``num_classes``, ``sequence``.
 
-Put the file at ``course/grading/dino_features.npz`` before building the release: the autograder
-then grades the public DINOSegmentation case on it (training the student's head on the training
-frame and checking config's IoU thresholds itself); without it, that case grades on generated
-features and says so. Run it on a GPU runtime with DAVIS fetched (``bash get_datasets.sh davis``).
+The file goes to ``instructor/grading/dino_features.npz`` (``instructor.grading.cases.REAL_FEATURES``);
+rebuild the release and the autograder grades one more DINOSegmentation case on it: the student's
+head gets the features and the training frame's labels only, and the grader checks the IoU
+thresholds of ``course.assignment`` against the other frames' labels, which never leave it. Run it on a GPU runtime with DAVIS fetched (``bash get_datasets.sh davis``).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course.grading import config
+from course import assignment as config
 
-DEFAULT_OUT = Path(__file__).with_name(config.FEATURES_FILE)
+DEFAULT_OUT = Path(__file__).with_name("dino_features.npz")  # instructor.grading.cases.REAL_FEATURES
 
 
 def exported_frames(num_frames: int, train_frame: int, stride: int) -> list[int]:
@@ -63,7 +63,7 @@ def export_features(out: Path = DEFAULT_OUT, stride: int = 8, davis_root: Path |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.grading.export_features",
+    parser = argparse.ArgumentParser(prog="python -m instructor.grading.export_features",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the .npz to write (default: %(default)s)")
     parser.add_argument("--stride", type=int, default=8, help="export every STRIDE-th frame (default: %(default)s)")

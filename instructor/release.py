@@ -1,27 +1,31 @@
 """Build the student release from the master sources and prove it.
 
-    python -m course.release [--dist DIST] [--no-autograder] [--allow-missing]
+    python -m instructor.release [--dist DIST] [--no-autograder] [--allow-missing]
 
 Writes ``DIST/student/`` (default ``dist/`` in the kit's folder, git-ignored):
 
-- ``course/clip_dino.py`` as a stub, generated from the one master source: each solution block
-  inside a function or method body becomes a marked ``YOUR CODE HERE`` region that raises
-  ``NotImplementedError`` naming ``function`` or ``Class.method``; a block at module level (a
-  private helper) is removed. Signatures, docstrings and all other code stay.
-- the rest of the kit (see ``KIT_FILES``): ``course/`` without the instructor's material (the
-  hidden graded cases, the grader, this module), the notebooks with every output and execution
-  count cleared, the shipped data, ``get_datasets.sh``, ``requirements.txt`` and a short student
-  README generated from the master README's "For students" section. Any file with solution markers
-  is stripped the same way (notebook cells included).
+- the ``course`` package, which is exactly what students get, with each graded module
+  (``course/<name>.py`` of ``course.assignment.GRADED_MODULES``) as a stub generated from the one
+  master source: each solution block inside a function or method body becomes a marked
+  ``YOUR CODE HERE`` region that raises ``NotImplementedError`` naming ``function`` or
+  ``Class.method`` (with the ``# Hint:`` lines just above the block in its banner); a block at
+  module level (a private helper) is removed. Signatures, docstrings and all other code stay.
+- the notebooks with every output and execution count cleared, the shipped data,
+  ``get_datasets.sh``, ``requirements.txt`` and a student README generated from the master
+  README's "For students" section. Any file with solution markers is stripped the same way
+  (notebook cells included). The ``instructor`` package is never part of it.
 
-Then, when ``course/grading/autograder.py`` exists and ``--no-autograder`` is not given, it builds
-``DIST/autograder.zip`` with it, and proves, printing each proof:
+Then, unless ``--no-autograder`` is given, it builds ``DIST/autograder.zip``
+(``instructor.grading.autograder``), and proves, printing each proof:
 
-1. the reference ``course/clip_dino.py`` passes every graded case (public and hidden);
-2. the generated stub fails every graded case, and fails it with ``NotImplementedError`` (a case
-   the stub passes would give free points);
+1. the reference modules pass every graded case (public and hidden);
+2. the generated stubs fail every graded case, and fail it with ``NotImplementedError`` (a case
+   the stubs pass would give free points);
 3. no solution line and no solution marker is left in any text file under ``DIST/`` (zip members
-   and notebook JSON strings included).
+   and notebook JSON strings included);
+4. the student kit imports on its own, and so does the view graded code runs beside;
+5. the public cases' stored expected values are what the grader computes;
+6. the autograder zip, run as Gradescope runs it, grades the reference full marks and the stubs zero.
 
 A *solution line* is a line inside a solution block of a master source, stripped of surrounding
 whitespace, that is at least ``MIN_SECRET_CHARS`` characters long, holds a letter or digit, and
@@ -52,6 +56,7 @@ from pathlib import Path
 
 import nbformat
 
+from course.assignment import GRADED_MODULES
 from course.collect import qualified_names
 from course.paths import KIT_ROOT
 
@@ -63,8 +68,8 @@ _MARKER_WORDS = ("BEGIN SOLUTION", "END SOLUTION")
 REGION_START = "# ====================== YOUR CODE HERE ======================"
 REGION_END = "# ================== END OF YOUR CODE ========================"
 
-# The graded module: its stub must fail every graded case.
-GRADED_MODULE = "course/clip_dino.py"
+# The graded modules: their stubs must fail every graded case.
+GRADED_FILES = tuple(f"course/{name}.py" for name in GRADED_MODULES)
 
 # What the student kit holds, relative to the kit's folder: (glob pattern, what it is).
 KIT_FILES = (
@@ -77,9 +82,6 @@ KIT_FILES = (
     ("requirements.txt", "the requirements"),
 )
 
-# Instructor-only material: never in the student kit.
-_GRADING_PUBLIC = {"course/grading/__init__.py", "course/grading/config.py"}
-_INSTRUCTOR_ONLY = {"course/release.py", "course/__main__.py", "course/grade.py"}
 _SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 _SKIPPED_SUFFIXES = {".pyc", ".pyo"}
 
@@ -167,14 +169,27 @@ def innermost_definition(defs: list[Definition], block: SolutionBlock) -> Defini
     return max(holding, key=lambda d: d.first) if holding else None
 
 
-def stub_region(indent: str, name: str, where: str) -> list[str]:
-    """The marked region that replaces a solution block inside ``name``'s body."""
+def stub_region(indent: str, name: str, where: str, hint: list[str] = ()) -> list[str]:
+    """The marked region that replaces a solution block inside ``name``'s body; ``hint``: the
+    ``# Hint:`` comment lines that stood just above the block, which go into its banner."""
     return [
         f"{indent}{REGION_START}\n",
-        f"{indent}# TODO: implement {name} (see the docstring above).\n",
+        *(hint or [f"{indent}# TODO: implement {name} (see the docstring above).\n"]),
         f'{indent}raise NotImplementedError("{name}: write your code in {where}")\n',
         f"{indent}{REGION_END}\n",
     ]
+
+
+def hint_lines(lines: list[str], block: SolutionBlock) -> int:
+    """How many lines just above ``block`` form its hint: comment lines at the block's
+    indentation, the first of which starts with ``# Hint:``."""
+    start = block.begin - 1  # index of the BEGIN line
+    while start > 0 and lines[start - 1].startswith(block.indent + "# ") and \
+            not lines[start - 1][len(block.indent):].startswith("# Hint:"):
+        start -= 1
+    if start > 0 and lines[start - 1].startswith(block.indent + "# Hint:"):
+        return block.begin - 1 - (start - 1)
+    return 0
 
 
 def cell_region(indent: str, where: str) -> list[str]:
@@ -223,8 +238,9 @@ def strip_solutions(text: str, where: str, kind: str = "module") -> tuple[str, l
     lines = text.splitlines(keepends=True)
     out, cursor = [], 0
     for block in blocks:
-        out += lines[cursor:block.begin - 1]
-        out += _replacement(block, kind, defs, where)
+        hint = hint_lines(lines, block) if kind in ("module", "cell") else 0
+        out += lines[cursor:block.begin - 1 - hint]
+        out += _replacement(block, kind, defs, where, lines[block.begin - 1 - hint:block.begin - 1])
         cursor = block.end
     out += lines[cursor:]
     stub = "".join(out)
@@ -237,8 +253,8 @@ def strip_solutions(text: str, where: str, kind: str = "module") -> tuple[str, l
     return stub, blocks
 
 
-def _replacement(block: SolutionBlock, kind: str, defs, where: str) -> list[str]:
-    """The lines that stand in a stripped source where ``block`` was."""
+def _replacement(block: SolutionBlock, kind: str, defs, where: str, hint: list[str]) -> list[str]:
+    """The lines that stand in a stripped source where ``block`` (and its hint) was."""
     if kind == "markdown":
         return answer_region(block.indent)
     if kind == "text":
@@ -250,9 +266,9 @@ def _replacement(block: SolutionBlock, kind: str, defs, where: str) -> list[str]
         if spanned:
             raise MarkerError(f"{where}:{block.begin}: the solution block of {owner.name} runs into "
                               f"{spanned[0].name} (line {spanned[0].first}); close it inside {owner.name}")
-        return stub_region(block.indent, owner.name, where.split(" ")[0])
+        return stub_region(block.indent, owner.name, where.split(" ")[0], hint)
     if kind == "cell":
-        return cell_region(block.indent, where)
+        return hint + cell_region(block.indent, where)
     if block.indent:
         place = f"the body of class {owner.name}" if owner else "a module-level statement"
         raise MarkerError(f"{where}:{block.begin}: a solution block in {place} cannot be stubbed; "
@@ -294,13 +310,8 @@ class StudentKit:
 
 
 def is_student_file(relative: str) -> bool:
-    """Whether a kit file (posix path relative to the kit's folder) goes to students."""
-    parts = relative.split("/")
-    if _SKIPPED_PARTS.intersection(parts) or Path(relative).suffix in _SKIPPED_SUFFIXES:
-        return False
-    if relative in _INSTRUCTOR_ONLY:
-        return False
-    return not relative.startswith("course/grading/") or relative in _GRADING_PUBLIC
+    """Whether a file matched by KIT_FILES goes to students (caches and bytecode do not)."""
+    return not _SKIPPED_PARTS.intersection(relative.split("/")) and Path(relative).suffix not in _SKIPPED_SUFFIXES
 
 
 def kit_sources(root: Path) -> tuple[list[str], list[str]]:
@@ -347,8 +358,9 @@ def build_student(root: Path, student_dir: Path, allow_missing: bool = False) ->
     if missing and not allow_missing:
         raise ReleaseError("the kit lacks " + "; ".join(missing) +
                            ". Add them, or pass --allow-missing to build a partial release.")
-    if GRADED_MODULE not in files:
-        raise ReleaseError(f"no {GRADED_MODULE} under {root}: it is the master source of the stubs")
+    absent = [name for name in GRADED_FILES if name not in files]
+    if absent:
+        raise ReleaseError(f"no {', '.join(absent)} under {root}: they are the master sources of the stubs")
     if student_dir.exists():
         shutil.rmtree(student_dir)
     kit = StudentKit(root, student_dir, missing=missing)
@@ -414,7 +426,7 @@ def start_kit_import_check(student_dir: Path) -> subprocess.Popen:
     a fresh offline interpreter; ``finish_kit_import_check`` collects the problems (it runs while
     the proofs run)."""
     modules = sorted(".".join(p.relative_to(student_dir).with_suffix("").parts)
-                     for p in (student_dir / "course").rglob("*.py") if p.name != "__init__.py")
+                     for p in (student_dir / "course").rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
     script = (
         "import importlib, pathlib, sys\n"
         f"modules = {modules!r}\n"
@@ -431,6 +443,23 @@ def start_kit_import_check(student_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "COURSE_OFFLINE": "1", "PYTHONPATH": ""}
     return subprocess.Popen([sys.executable, "-c", script], cwd=student_dir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def view_import_problems(student_dir: Path) -> list[str]:
+    """Whether the view graded code runs beside (``course.checks.view``), built from the student
+    kit with its stubs, imports on its own: the runner and every graded module, nothing else on
+    ``sys.path``."""
+    from course.checks.runner import FLAGS
+    from course.checks.view import build_view
+
+    with tempfile.TemporaryDirectory(prefix="view-") as folder:
+        graded = {name: (student_dir / "course" / f"{name}.py").read_bytes() for name in GRADED_MODULES}
+        view = build_view(student_dir / "course", Path(folder) / "view", graded)
+        modules = ["course.checks.runner", "course.checks.drivers", *(f"course.{name}" for name in GRADED_MODULES)]
+        script = f"import sys; sys.path[0:0] = {[str(view)]!r}; " + "".join(f"import {m}; " for m in modules)
+        done = subprocess.run([sys.executable, *FLAGS, "-c", script], cwd=folder, capture_output=True, text=True,
+                              timeout=300)
+    return [] if done.returncode == 0 else [f"the view of graded code does not import: {done.stderr.strip()[-1500:]}"]
 
 
 def finish_kit_import_check(process: subprocess.Popen, timeout_s: float = 600) -> list[str]:
@@ -471,74 +500,66 @@ class Proof:
         return "\n".join([f"[{status}] {self.title} ({self.seconds:.1f} s)"] + body)
 
 
-def run_graded_case(case, module) -> BaseException | None:
-    """Run one graded case on ``module`` in a fresh work folder, quietly; the exception or None."""
-    from course.grading.cases import run_case
+def import_file(path: Path, name: str):
+    """Import a source file as a fresh module named ``name`` (not through ``sys.path``)."""
+    import importlib.util
 
-    with tempfile.TemporaryDirectory(prefix="release-case-") as workdir, \
-            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        try:
-            run_case(case, module, Path(workdir))
-        except Exception as exc:  # a failing case is data here, not a crash
-            return exc
-    return None
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path.name} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up here
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def import_graded(folder: Path, tag: str) -> dict:
+    """The graded modules of the kit at ``folder`` (name -> module), imported under unique names."""
+    return {name: import_file(folder / "course" / f"{name}.py", f"_release_{tag}_{name}") for name in GRADED_MODULES}
+
+
+def run_case_quietly(case, modules: dict):
+    """(verdict, record) of one graded case run in this process (``instructor.grading.grade.run_in_process``)."""
+    from instructor.grading.grade import run_in_process
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return run_in_process(case, modules)
 
 
 def _case_label(case) -> str:
     return f"{case.id}{' (hidden)' if case.hidden else ''}"
 
 
-def _describe(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    place = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
-    return f"{type(exc).__name__}: {exc}{place}"
-
-
-def _prove_on_cases(title: str, module, cases, judge) -> Proof:
-    """Run every case on ``module``; ``judge(label, error)`` gives (a passing line, a problem)."""
-    proof = Proof(title)
+def prove_reference_passes(reference: dict, cases) -> Proof:
+    """Proof 1: the reference modules pass every graded case."""
+    proof = Proof(f"Proof 1: the reference {', '.join(GRADED_FILES)} pass every graded case")
     for case in cases:
-        line, problem = judge(_case_label(case), run_graded_case(case, module))
-        proof.lines += [line] if line else []
-        proof.problems += [problem] if problem else []
-    return proof
-
-
-def prove_reference_passes(reference, cases) -> Proof:
-    """Proof 1: the reference module passes every graded case."""
-    def judge(label, error):
-        if error is None:
-            return f"pass  {label}", None
-        return None, f"{label} fails on the reference: {_describe(error)}"
-
-    proof = _prove_on_cases(f"Proof 1: the reference {GRADED_MODULE} passes every graded case",
-                            reference, cases, judge)
+        verdict, _ = run_case_quietly(case, reference)
+        if verdict.passed:
+            proof.lines.append(f"pass  {_case_label(case)}")
+        else:
+            proof.problems.append(f"{_case_label(case)} fails on the reference: {verdict.message[:500]}")
     proof.lines.append(f"{len(cases) - len(proof.problems)}/{len(cases)} cases pass "
                        f"({sum(not c.hidden for c in cases)} public, {sum(c.hidden for c in cases)} hidden)")
     return proof
 
 
-def _raised_not_implemented(exc: BaseException | None) -> bool:
-    """Whether ``exc`` is, or was caused by, a NotImplementedError."""
-    while exc is not None:
-        if isinstance(exc, NotImplementedError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def prove_stub_fails(stub, cases) -> Proof:
-    """Proof 2: the generated stub fails every graded case, with NotImplementedError."""
-    def judge(label, error):
-        if error is None:
-            return None, f"{label} PASSES on the stub: it would give free points"
-        if not _raised_not_implemented(error):
-            return None, (f"{label} fails on the stub with {_describe(error)}, not NotImplementedError: "
-                          "a solution region is missing")
-        return f"fail  {label}: {error}", None
-
-    proof = _prove_on_cases(f"Proof 2: the generated stub {GRADED_MODULE} fails every graded case",
-                            stub, cases, judge)
+def prove_stub_fails(stub: dict, cases) -> Proof:
+    """Proof 2: the generated stubs fail every graded case, with NotImplementedError."""
+    proof = Proof(f"Proof 2: the generated stubs {', '.join(GRADED_FILES)} fail every graded case")
+    for case in cases:
+        verdict, record = run_case_quietly(case, stub)
+        if verdict.passed:
+            proof.problems.append(f"{_case_label(case)} PASSES on the stub: it would give free points")
+        elif record.get("error") != "NotImplementedError":
+            proof.problems.append(f"{_case_label(case)} fails on the stub with {record.get('error') or verdict.message[:200]}, "
+                                  "not NotImplementedError: a solution region is missing")
+        else:
+            proof.lines.append(f"fail  {_case_label(case)}: NotImplementedError")
     proof.lines.append(f"{len(cases) - len(proof.problems)}/{len(cases)} cases fail with NotImplementedError")
     return proof
 
@@ -641,9 +662,9 @@ def release(dist: Path | None = None, root: Path = KIT_ROOT, autograder: bool = 
 
 
 def _release_steps(result: Release, root: Path, autograder: bool, allow_missing: bool, echo) -> None:
-    from course.grading.autograder import build_autograder
-    from course.grading.cases import CASES
-    from course.grading.runner import import_file
+    from instructor.grading.autograder import build_autograder
+    from instructor.grading.cases import CASES
+    from instructor.grading.public import stale_expected
 
     kit = result.kit = build_student(root, result.dist / "student", allow_missing)
     stripped = ", ".join(f"{name} ({count} solution blocks)" for name, count in kit.stripped.items())
@@ -654,18 +675,20 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
     import_check = start_kit_import_check(kit.student_dir)  # runs beside the proofs
     if autograder:
         started = time.perf_counter()
-        result.autograder_zip = Path(build_autograder(kit.student_dir, result.dist))
+        result.autograder_zip = Path(build_autograder(kit.student_dir, result.dist, root))
         echo(f"Autograder: {result.autograder_zip} ({time.perf_counter() - started:.1f} s)")
 
     tag = f"{os.getpid()}_{time.monotonic_ns()}"
-    reference = import_file(root / GRADED_MODULE, f"_release_reference_{tag}")
-    stub = import_file(kit.student_dir / GRADED_MODULE, f"_release_stub_{tag}")
+    reference, stub = import_graded(root, f"reference_{tag}"), import_graded(kit.student_dir, f"stub_{tag}")
     steps = [
         lambda: prove_reference_passes(reference, CASES),
         lambda: prove_stub_fails(stub, CASES),
         lambda: prove_no_solution_left(result.dist, kit.solution_lines),
-        lambda: Proof("The student kit imports on its own: every course module, from dist/student alone",
-                      problems=finish_kit_import_check(import_check)),
+        lambda: Proof("The student kit imports on its own: every course module, and the view graded code runs "
+                      "beside, from dist/student alone",
+                      problems=finish_kit_import_check(import_check) + view_import_problems(kit.student_dir)),
+        lambda: Proof("The public cases' stored expected values are what the grader computes",
+                      problems=stale_expected()),
         lambda: _autograder_proof(result.autograder_zip, root, kit),
     ]
     try:
@@ -676,29 +699,28 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
             result.proofs.append(proof)
             echo(proof.render())
     finally:
-        sys.modules.pop(reference.__name__, None)
-        sys.modules.pop(stub.__name__, None)
+        for module in [*reference.values(), *stub.values()]:
+            sys.modules.pop(module.__name__, None)
         if import_check.poll() is None:
             import_check.kill()
             import_check.communicate()
 
 
 def _autograder_proof(zip_path: Path | None, root: Path, kit: StudentKit) -> Proof:
-    """The autograder zip grades the reference full marks and the stub zero (when it was built)."""
-    from course.grading.autograder import verify_autograder
+    """The autograder zip grades the reference full marks and the stubs zero (when it was built)."""
+    from instructor.grading.autograder import verify_autograder
 
-    proof = Proof("Autograder: the zip grades the reference full marks and the stub zero")
+    proof = Proof("Autograder: the zip grades the reference full marks and the stubs zero")
     if zip_path is None:
         proof.skipped = True
         proof.lines.append("not built: --no-autograder")
         return proof
-    proof.problems = list(verify_autograder(zip_path, reference=root / GRADED_MODULE,
-                                            stub=kit.student_dir / GRADED_MODULE))
+    proof.problems = list(verify_autograder(zip_path, reference=root / "course", stub=kit.student_dir / "course"))
     proof.lines.append(f"{zip_path}: {len(proof.problems)} problems")
     return proof
 
 
-def build_parser(prog: str = "python -m course.release", description: str | None = None) -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m instructor.release", description: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dist", type=Path, default=KIT_ROOT / "dist",

@@ -1,0 +1,300 @@
+"""Inputs of the graded cases, made from a seed.
+
+Each maker takes a seed: ``None`` gives the inputs of the public case (the ones the notebooks'
+check cells use, whose expected values ship with the kit in ``course/checks/expected/``); an int
+gives fresh inputs of the same kind, which is what the grader uses: it draws the seeds when it
+grades and works out what the inputs should give in its own process, so a copied table of
+expected values earns nothing.
+
+Each maker returns a ``CaseInput``: the driver that calls the student's code
+(``course.checks.drivers``), its parameters, its arrays and its input files, plus ``truth``:
+what the maker knows about its own inputs (the masks it drew, the labels of its features),
+which never reaches the process that runs the student's code.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class CaseInput:
+    """What the process running the student's code gets for one case."""
+
+    driver: str
+    params: dict
+    arrays: dict = field(default_factory=dict)  # name -> np.ndarray
+    files: dict = field(default_factory=dict)  # relative path -> bytes, under the case's files/
+    truth: dict = field(default_factory=dict)  # what the maker knows; never written to the case
+
+
+def write_case(folder: Path, case: CaseInput, modules) -> Path:
+    """Lay ``case`` out in ``folder`` as the runner reads it: case.json, arrays.npz, files/."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "case.json").write_text(json.dumps({"driver": case.driver, "params": case.params,
+                                                  "modules": list(modules)}))
+    np.savez(folder / "arrays.npz", **case.arrays)
+    for relative, data in case.files.items():
+        path = folder / "files" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (folder / "files").mkdir(exist_ok=True)
+    return folder
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# CLIP
+# ----------------------------------------------------------------------------------------------
+
+ZERO_SHOT_CLASSES = ["a person", "an animal", "food", "a landscape", "other"]
+RETRIEVAL_QUERIES = ["sports", "black and white", "a red disc"]
+
+
+def seed_similarity_inputs():
+    """(text [6, 10], image [5, 10]) float32 features, drawn as the seed notebook draws them."""
+    import torch
+
+    torch.manual_seed(231)
+    return torch.randn(6, 10), torch.randn(5, 10)
+
+
+def similarity_seed_table(seed: int | None = None) -> CaseInput:
+    """The seed notebook's features (public), or ones of the same shapes drawn from ``seed``."""
+    if seed is None:
+        text, image = (x.numpy() for x in seed_similarity_inputs())
+    else:
+        generator = rng(seed)
+        text, image = (generator.standard_normal(shape).astype(np.float32) for shape in ((6, 10), (5, 10)))
+    return CaseInput("similarity", {"dtypes": ["float32"]}, {"text0": text, "image0": image})
+
+
+def generated_images(count: int, seed: int) -> list[np.ndarray]:
+    """``count`` uint8 RGB images of different sizes: colour fields with a disc on them."""
+    generator = rng(seed)
+    images = []
+    for _ in range(count):
+        h, w = generator.integers(24, 80, size=2)
+        yy, xx = np.mgrid[0:h, 0:w]
+        image = np.broadcast_to(generator.integers(0, 256, size=3), (h, w, 3)).astype(np.float64)
+        image = image + generator.normal(0, 20, size=(h, w, 3)) + 40 * np.sin(xx / generator.uniform(2, 9))[..., None]
+        cy, cx, r = generator.uniform(0, h), generator.uniform(0, w), generator.uniform(4, 20)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r ** 2] = generator.integers(0, 256, size=3)
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+    return images
+
+
+def images_arrays(images) -> dict:
+    return {f"image{i}": image for i, image in enumerate(images)}
+
+
+def zero_shot(seed: int | None = None, count: int = 7, batch_sizes=(64,), classes=ZERO_SHOT_CLASSES) -> CaseInput:
+    """``count`` generated images to classify with the tiny CLIP of ``seed`` (public: 3)."""
+    seed = 3 if seed is None else seed
+    return CaseInput("zero_shot", {"clip_seed": seed, "classes": list(classes), "batch_sizes": list(batch_sizes)},
+                     images_arrays(generated_images(count, seed)))
+
+
+def retrieval(seed: int | None = None, count: int = 9, ks=(1, 2, 4), batch_sizes=(64,), queries=RETRIEVAL_QUERIES) -> CaseInput:
+    """``count`` generated images to rank for each query with the tiny CLIP of ``seed`` (public: 3)."""
+    seed = 3 if seed is None else seed
+    return CaseInput("retrieval", {"clip_seed": seed, "queries": list(queries), "ks": list(ks),
+                                   "batch_sizes": list(batch_sizes)},
+                     images_arrays(generated_images(count, seed)))
+
+
+# ----------------------------------------------------------------------------------------------
+# DAVIS
+# ----------------------------------------------------------------------------------------------
+
+DAVIS_FIXTURE = dict(num_frames=4, height=48, width=80)
+
+
+def _encoded(image, **save) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image.save(buffer, **save)
+    return buffer.getvalue()
+
+
+def davis_files(seed: int, names=("clip2016", "clip2017"), **size) -> tuple[dict, np.ndarray, np.ndarray]:
+    """A DAVIS-layout folder as {relative path: bytes}: sequences whose name ends in 2017 have
+    palette masks of object ids, the others 0/255 grayscale masks (DAVIS 2016). Also the frames
+    [T, H, W, 3] and object ids [T, H, W] the files were made from."""
+    from PIL import Image
+
+    from course.palette import davis_palette
+    from course.synthetic import davis_like_clip
+
+    frames, masks = davis_like_clip(**{**DAVIS_FIXTURE, **size}, seed=seed)
+    files = {}
+    for name in names:
+        for t, (frame, mask) in enumerate(zip(frames, masks)):
+            files[f"DAVIS/JPEGImages/480p/{name}/{t:05d}.jpg"] = _encoded(Image.fromarray(frame), format="JPEG",
+                                                                           quality=95)
+            if name.endswith("2017"):
+                png = Image.fromarray(mask, mode="P")
+                png.putpalette(davis_palette().ravel().tolist())
+            else:
+                png = Image.fromarray(((mask > 0) * 255).astype(np.uint8), mode="L")
+            files[f"DAVIS/Annotations/480p/{name}/{t:05d}.png"] = _encoded(png, format="PNG")
+    return files, frames, masks
+
+
+def davis_sample(seed: int | None = None) -> CaseInput:
+    """get_sample on a DAVIS 2016 and a DAVIS 2017 sequence, by name and by index (public seed 5)."""
+    files, _, masks = davis_files(5 if seed is None else seed)
+    return CaseInput("davis_sample", {"image_size": 64, "patch_size": 8, "get": ["clip2017", "#0"]}, files=files,
+                     truth={"masks": masks})
+
+
+def davis_process(seed: int | None = None, image_size: int = 64, patch_size: int = 8, batch_sizes=(1, 3),
+                  **size) -> CaseInput:
+    """process_frames (at two batch sizes) and process_masks on a generated clip (public seed 6)."""
+    seed = 6 if seed is None else seed
+    files, frames, masks = davis_files(seed, names=("clip2017",), **size)
+    return CaseInput("davis_process", {"image_size": image_size, "patch_size": patch_size, "dino_seed": seed,
+                                       "batch_sizes": list(batch_sizes)},
+                     {"frames": frames, "masks": masks}, files)
+
+
+# ----------------------------------------------------------------------------------------------
+# DINO segmentation and IoU
+# ----------------------------------------------------------------------------------------------
+
+SEGMENTATION_NOISE, SEGMENTATION_DRIFT = 3.5, 0.9
+
+
+def segmentation_task(seed: int):
+    """Features [T, N, D] float32, labels [T, N] uint8 and the train frame of a generated clip
+    whose patch segmentation is learnable from one frame but not trivial."""
+    from course.synthetic import davis_like_clip, dino_like_features
+
+    num_frames, train_frame = 40, 16
+    _, masks = davis_like_clip(num_frames=num_frames, height=192, width=192, seed=seed)
+    features, labels = dino_like_features(masks, patch_size=8, num_classes=3, dim=384, noise=SEGMENTATION_NOISE,
+                                          drift=SEGMENTATION_DRIFT, anchor_frame=train_frame, seed=seed)
+    return features.numpy().astype(np.float32), labels.numpy().astype(np.uint8), train_frame
+
+
+def segmentation(features: np.ndarray, labels: np.ndarray, train_frame: int, num_classes: int) -> CaseInput:
+    """Train DINOSegmentation on frame ``train_frame`` (its labels only), predict every frame;
+    the other frames' labels stay with the maker (``truth``)."""
+    return CaseInput("segmentation", {"num_classes": int(num_classes), "train_frame": int(train_frame),
+                                      "num_iters": 500, "torch_seed": 231},
+                     {"features": features, "train_labels": labels[train_frame].astype(np.int64)},
+                     truth={"labels": labels})
+
+
+def segmentation_generated(seed: int | None = None) -> CaseInput:
+    """A generated clip's features (public seed 0)."""
+    features, labels, train = segmentation_task(0 if seed is None else seed)
+    return segmentation(features, labels, train, 3)
+
+
+# The hand-worked compute_iou inputs: (pred, gt, num_classes).
+IOU_HAND = [
+    ([0, 0, 1, 1], [0, 1, 1, 1], 2),
+    ([[0, 1], [2, 2]], [[0, 1], [2, 2]], 3),
+    ([0, 0, 0, 0], [0, 0, 1, 1], 3),  # class 2 absent from both
+    ([2, 2, 0, 1, 1, 0], [2, 0, 0, 1, 2, 0], 4),
+]
+
+
+def iou_calls(calls) -> CaseInput:
+    """compute_iou on each (pred, gt, num_classes, "numpy" | "torch")."""
+    arrays = {}
+    for i, (pred, gt, _, _) in enumerate(calls):
+        arrays[f"pred{i}"], arrays[f"gt{i}"] = np.asarray(pred, dtype=np.int64), np.asarray(gt, dtype=np.int64)
+    return CaseInput("iou", {"calls": [[int(c), kind] for _, _, c, kind in calls]}, arrays)
+
+
+def iou_hand(seed: int | None = None) -> CaseInput:
+    """The hand-worked calls (public), or small label maps of the same kind drawn from
+    ``seed``: 2 to 5 classes, one of them absent from both maps."""
+    if seed is None:
+        return iou_calls([(p, g, c, "torch") for p, g, c in IOU_HAND])
+    generator, calls = rng(seed), []
+    for _ in range(4):
+        num_classes = int(generator.integers(2, 6))
+        present = generator.permutation(num_classes)[: max(num_classes - 1, 1)]
+        shape = tuple(generator.integers(2, 7, size=int(generator.integers(1, 3))))
+        calls.append((generator.choice(present, size=shape), generator.choice(present, size=shape), num_classes, "torch"))
+    return iou_calls(calls)
+
+
+# ----------------------------------------------------------------------------------------------
+# Label propagation
+# ----------------------------------------------------------------------------------------------
+
+
+def neighborhood(grids) -> CaseInput:
+    """make_neighborhood_mask for each (h, w, size, shape)."""
+    return CaseInput("neighborhood", {"grids": [[int(h), int(w), float(s), shape] for h, w, s, shape in grids]})
+
+
+def neighborhood_small(seed: int | None = None) -> CaseInput:
+    """A circle and a square on small grids: fixed (public) or drawn from ``seed``."""
+    if seed is None:
+        return neighborhood([(5, 7, 2, "circle"), (6, 4, 1.5, "square")])
+    generator = rng(seed)
+    return neighborhood([(int(generator.integers(3, 9)), int(generator.integers(3, 9)),
+                          float(generator.choice([1, 1.5, 2, 2.5, 3])), shape) for shape in ("circle", "square")])
+
+
+def unit_features(generator: np.random.Generator, shape) -> np.ndarray:
+    features = generator.standard_normal(shape).astype(np.float32)
+    return features / np.linalg.norm(features, axis=-1, keepdims=True)
+
+
+def propagation_inputs(generator: np.random.Generator, h: int, w: int, t: int, dim: int, num_masks: int):
+    """(current [h, w, D], context [t, h, w, D], probs [t, h, w, M]): random unit features and
+    random probabilities, float32."""
+    current, context = unit_features(generator, (h, w, dim)), unit_features(generator, (t, h, w, dim))
+    logits = 3 * generator.standard_normal((t, h, w, num_masks))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return current, context, probs.astype(np.float32)
+
+
+def neighborhood_mask(h: int, w: int, size: float, shape: str) -> np.ndarray:
+    """The [h, w, h, w] neighbourhood mask an input of ``propagate_dense`` needs, built from the
+    kit's stencil (``course.tracking.neighborhood_offsets``)."""
+    from course.tracking import neighborhood_offsets
+
+    stencil = neighborhood_offsets(size, shape).numpy()  # [2r+1, 2r+1]
+    radius = stencil.shape[0] // 2
+    di = np.arange(h)[None, :] - np.arange(h)[:, None]  # [h, h] u - i
+    dj = np.arange(w)[None, :] - np.arange(w)[:, None]  # [w, w] v - j
+    near_i, near_j = np.abs(di) <= radius, np.abs(dj) <= radius
+    inside = stencil[np.clip(di + radius, 0, 2 * radius)[:, None, :, None],
+                     np.clip(dj + radius, 0, 2 * radius)[None, :, None, :]]  # [h, w, h, w]
+    return inside & near_i[:, None, :, None] & near_j[None, :, None, :]
+
+
+def propagation(calls, geometry) -> CaseInput:
+    """propagate_dense for each (current, context, probs, neighbourhood mask, topk, temperature);
+    ``geometry``: the (size, shape) each mask was made with (``truth``)."""
+    arrays = {}
+    for i, (current, context, probs, mask, _, _) in enumerate(calls):
+        arrays.update({f"current{i}": current, f"context{i}": context, f"probs{i}": probs, f"mask{i}": mask})
+    return CaseInput("propagation", {"calls": [[int(k), float(temp)] for *_, k, temp in calls]}, arrays,
+                     truth={"geometry": [list(g) for g in geometry]})
+
+
+def propagation_small(seed: int | None = None, h: int = 6, w: int = 8, t: int = 3, dim: int = 16,
+                      num_masks: int = 3, size: float = 2.5, shape: str = "circle", topk: int = 5,
+                      temperature: float = 0.2) -> CaseInput:
+    """One call of propagate_dense on random unit features of a small grid (public seed 0)."""
+    current, context, probs = propagation_inputs(rng(0 if seed is None else seed), h, w, t, dim, num_masks)
+    return propagation([(current, context, probs, neighborhood_mask(h, w, size, shape), topk, temperature)],
+                       [(size, shape)])

@@ -1,1 +1,0 @@
-"""Graded cases, their points, and the machinery that grades a submission."""

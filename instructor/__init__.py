@@ -1,0 +1,1 @@
+"""The instructor's side of the course kit: release, grading, calibration. Never given to students."""

@@ -1,0 +1,199 @@
+"""The Gradescope autograder zip, built from the same sources as the student release, and its proof.
+
+``build_autograder(student_dir, dist)`` writes ``dist/autograder.zip``:
+
+    setup.sh            installs bubblewrap (the sandbox) and requirements.txt; Gradescope runs it
+                        once, when it builds the autograder image
+    run_autograder      makes the grader's files, the submission and the results readable by root
+                        only, then grades $AUTOGRADER_ROOT/submission (default /autograder) into
+                        $AUTOGRADER_ROOT/results/results.json with ``python -m instructor.grade``
+    requirements.txt    what grading needs (a subset of the kit's)
+    course/             the student release's package (the graded modules are the stubs): the
+                        graded code's view is built from it, and the grader imports the checks
+    instructor/         the grader (``instructor/grade.py`` and ``instructor/grading/``: cases with
+                        their answers, sandbox, intake), its key, and the exported real DINO
+                        features when there are some; not the release or the calibration
+
+Gradescope runs both scripts as root in a container; the grader then runs each case as an
+unprivileged user (``instructor.grading.sandbox``), in bubblewrap's namespaces where the
+container allows them.
+
+``verify_autograder(zip_path, reference, stub)`` unpacks the zip into a temporary root laid out
+like /autograder and runs the zip's own ``run_autograder`` on the reference (must be full marks)
+and on the stubs (must be zero); it returns the problems found. ``AUTOGRADER_ROOT`` relocates the
+root and ``AUTOGRADER_PYTHON`` picks the interpreter (Gradescope: the default ``python3``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from course.assignment import GRADED_MODULES
+from course.colab import requirement_for
+from course.paths import KIT_ROOT
+
+# The grader's files, copied from the master kit beside the student's course package.
+GRADER_FILES = ("instructor/__init__.py", "instructor/grade.py", "instructor/grading/__init__.py",
+                "instructor/grading/cases.py", "instructor/grading/grade.py", "instructor/grading/intake.py",
+                "instructor/grading/sandbox.py")
+OPTIONAL_FILES = ("instructor/grading/grading.key", "instructor/grading/dino_features.npz")
+# Requirement names (as in the kit's requirements.txt) that grading imports. (numpy and pillow
+# come with torch and torchvision.)
+GRADING_REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "timm", "tqdm", "psutil", "scikit-learn")
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder image (as root).
+set -euo pipefail
+cd "$(dirname "$0")"
+# bubblewrap: the grader's sandbox (namespaces where the container allows them); setpriv (util-linux)
+# drops each case to an unprivileged user.
+apt-get update -qq && apt-get install -y -qq bubblewrap util-linux python3-pip >/dev/null || true
+python3 -m pip install --no-cache-dir -r requirements.txt
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission. AUTOGRADER_ROOT relocates /autograder (for tests).
+set -uo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${AUTOGRADER_PYTHON:-python3}"
+mkdir -p "$ROOT/results"
+# Graded code runs as other users: the grader (its answers and key), the submission and the
+# results are root's alone.
+chmod -R go-rwx "$ROOT/source" "$ROOT/submission" "$ROOT/results" 2>/dev/null
+cd "$ROOT/source"
+exec "$PYTHON" -m instructor.grade "$ROOT/submission" --results "$ROOT/results/results.json"
+"""
+
+
+def grading_requirements(root: Path = KIT_ROOT) -> str:
+    """The kit's requirement lines for the packages grading imports (one source of versions)."""
+    return "\n".join(requirement_for(name, root / "requirements.txt") for name in GRADING_REQUIREMENTS) + "\n"
+
+
+def build_autograder(student_dir: Path, dist: Path, root: Path = KIT_ROOT) -> Path:
+    """Write ``dist/autograder.zip`` from the student release at ``student_dir``; its path."""
+    from instructor.grading.grade import grading_key
+
+    student_course = Path(student_dir) / "course"
+    missing = [name for name in GRADED_MODULES if not (student_course / f"{name}.py").is_file()]
+    if missing:
+        raise FileNotFoundError(f"no course/{missing[0]}.py under {student_dir}: build the student release first")
+    grading_key()  # made once, beside the grader, when there is none yet
+    zip_path = Path(dist) / "autograder.zip"
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(zip_path.name + ".part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for script, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+            info = zipfile.ZipInfo(script)
+            info.external_attr = 0o755 << 16  # executable once unzipped
+            archive.writestr(info, text)
+        archive.writestr("requirements.txt", grading_requirements(root))
+        for path in sorted(student_course.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, "course/" + path.relative_to(student_course).as_posix())
+        for name in GRADER_FILES + tuple(n for n in OPTIONAL_FILES if (root / n).is_file()):
+            archive.write(root / name, name)
+    os.replace(tmp, zip_path)
+    return zip_path
+
+
+def unpack(zip_path: Path, autograder_root: Path) -> None:
+    """Lay the zip out as Gradescope does: its files in ROOT/source, run_autograder in ROOT."""
+    source = autograder_root / "source"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(source)
+    for script in ("run_autograder", "setup.sh"):
+        (source / script).chmod(0o755)
+    shutil.copy2(source / "run_autograder", autograder_root / "run_autograder")
+
+
+def run_zip(autograder_root: Path, submission: Path | None, timeout_s: float = 900, env: dict | None = None) -> dict:
+    """Grade ``submission`` (a folder or file, copied into ROOT/submission; None: what is there
+    already) through the zip's own run_autograder; results.json."""
+    target = autograder_root / "submission"
+    if submission is not None:
+        shutil.rmtree(target, ignore_errors=True)
+        if Path(submission).is_dir():
+            shutil.copytree(submission, target, symlinks=True)
+        else:
+            target.mkdir(parents=True)
+            shutil.copy2(submission, target / Path(submission).name, follow_symlinks=False)
+    results = autograder_root / "results" / "results.json"
+    results.unlink(missing_ok=True)
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(autograder_root),
+            "AUTOGRADER_ROOT": str(autograder_root), "AUTOGRADER_PYTHON": sys.executable, "LANG": "C.UTF-8"}
+    subprocess.run([str(autograder_root / "run_autograder")], cwd=autograder_root, env={**base, **(env or {})},
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s)
+    if not results.is_file():
+        raise FileNotFoundError(f"run_autograder wrote no {results}")
+    return json.loads(results.read_text())
+
+
+def grade_through_zip(zip_path: Path, submissions: dict[str, Path], env: dict | None = None) -> dict[str, dict]:
+    """label -> results.json of each submission, graded by the zip's own run_autograder from a fresh
+    temporary root outside the kit; a failure to grade becomes a document with an "error"."""
+    documents = {}
+    for label, submission in submissions.items():
+        with tempfile.TemporaryDirectory(prefix="autograder-") as folder:
+            root = Path(folder)
+            try:
+                unpack(zip_path, root)
+                documents[label] = run_zip(root, Path(submission), env=env)
+            except (OSError, ValueError, zipfile.BadZipFile, subprocess.SubprocessError) as error:
+                documents[label] = {"error": f"grading through run_autograder failed: {type(error).__name__}: {error}"}
+    return documents
+
+
+def score_problems(label: str, document: dict, want_full: bool) -> list[str]:
+    """Problems with one results.json: not full marks (``want_full``) or not zero."""
+    if "error" in document:
+        return [f"{label}: {document['error']}"]
+    tests = document.get("tests", [])
+    total, score = sum(t["max_score"] for t in tests), document.get("score", 0)
+    if want_full and not (total > 0 and abs(score - total) < 1e-6):
+        failed = [f"{t['name']}: {t['output'][:300]}" for t in tests if t["status"] != "passed"]
+        return [f"{label} scored {score} / {total}, not full marks: {failed or document.get('output')}"]
+    if not want_full and score != 0:
+        return [f"{label} scored {score} / {total}, not zero: {[t['name'] for t in tests if t['score'] > 0]}"]
+    return []
+
+
+def zip_problems(zip_path: Path) -> list[str]:
+    """Files the zip lacks."""
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    needed = ("setup.sh", "run_autograder", "requirements.txt", *(f"course/{m}.py" for m in GRADED_MODULES), *GRADER_FILES)
+    return [f"{Path(zip_path).name} lacks {name}" for name in needed if name not in names]
+
+
+def graded_files(course_dir: Path, folder: Path) -> Path:
+    """A submission folder holding the graded modules of ``course_dir``, solution markers removed
+    (a student's files have none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in GRADED_MODULES:
+        text = (Path(course_dir) / f"{name}.py").read_text()
+        lines = [line for line in text.splitlines(keepends=True)
+                 if line.strip() not in ("### BEGIN " + "SOLUTION", "### END " + "SOLUTION")]
+        (folder / f"{name}.py").write_text("".join(lines))
+    return folder
+
+
+def verify_autograder(zip_path: Path, reference: Path, stub: Path) -> list[str]:
+    """Problems with the zip: the reference modules (in the ``course`` folder ``reference``) must
+    get full marks and the stubs (``stub``) zero, through the zip's own entry point, from a
+    temporary root outside the kit."""
+    problems = zip_problems(zip_path)
+    if problems:
+        return problems
+    with tempfile.TemporaryDirectory(prefix="submissions-") as folder:
+        submissions = {"reference": graded_files(reference, Path(folder) / "reference"),
+                       "stub": graded_files(stub, Path(folder) / "stub")}
+        documents = grade_through_zip(zip_path, submissions)
+    return score_problems("reference", documents["reference"], True) + score_problems("stub", documents["stub"], False)

@@ -1,0 +1,370 @@
+"""The graded cases, with what only the grader knows: the hidden cases and every expected answer.
+
+A case names its question, makes its inputs from a seed (``make``: the public fixtures of
+``course.checks.fixtures``, or makers of its own for hidden cases), works out what the student's
+code should return for them (``answer``, here, in the grader's process: never sent to the code
+it grades) and names the criterion of ``course.checks.criteria`` that compares the two.
+
+Public cases are the ones students run in their notebooks' check cells (``course.checks.public``),
+on fixed inputs (seed None) with expected values stored in the kit (``python -m
+instructor.grading.public`` writes them with this module's answers). When grading, every case gets fresh inputs: seeds drawn from the
+grader's key and the submission, so that a regrade gives the same result while a table copied
+from the kit earns nothing.
+
+Answers are computed independently of the reference solutions: in float64, one item at a time,
+with the kit's fast tracker for propagation.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from course import assignment
+from course.checks import fixtures
+from course.checks.fixtures import CaseInput
+from course.checks.public import PUBLIC_CASES, PublicCase
+
+
+@dataclass(frozen=True)
+class Case:
+    question: str  # a key of course.assignment.QUESTIONS
+    name: str
+    make: Callable  # seed -> CaseInput; seed None gives a public case's stored inputs
+    answer: Callable  # (CaseInput, seed) -> expected: dict of plain data
+    criterion: str  # a key of course.checks.criteria.CRITERIA
+    hidden: bool = False
+    timeout_s: float = 120.0
+    public: PublicCase | None = None  # the public case this grades on fresh inputs
+
+    @property
+    def id(self) -> str:
+        return f"{self.question}: {self.name}"
+
+    @property
+    def module(self) -> str:
+        return assignment.QUESTIONS[self.question][0]
+
+
+def public(case_id: str, answer: Callable) -> Case:
+    """The graded case of the public case ``case_id`` (same inputs maker and criterion)."""
+    found = next(c for c in PUBLIC_CASES if c.id == case_id)
+    return Case(found.question, found.name, found.make, answer, found.criterion, timeout_s=found.timeout_s,
+                public=found)
+
+
+def case_points(case: Case, cases: list[Case]) -> float:
+    """The points of one case: its question's points shared equally by the question's cases."""
+    return assignment.POINTS[case.question] / sum(c.question == case.question for c in cases)
+
+
+# ----------------------------------------------------------------------------------------------
+# get_similarity_no_loop
+# ----------------------------------------------------------------------------------------------
+
+
+def cosine(text: np.ndarray, image: np.ndarray) -> np.ndarray:
+    text, image = text.astype(np.float64), image.astype(np.float64)
+    return (text / np.linalg.norm(text, axis=1, keepdims=True)) @ (image / np.linalg.norm(image, axis=1, keepdims=True)).T
+
+
+def seed_table(seed) -> CaseInput:
+    """The seed notebook's features (public), or fresh ones whose similarities all stay 0.01
+    away from 0 (the seed's relative error is ill-posed near 0)."""
+    if seed is None:
+        return fixtures.similarity_seed_table()
+    while True:
+        case = fixtures.similarity_seed_table(seed)
+        if np.abs(cosine(case.arrays["text0"], case.arrays["image0"])).min() >= 0.01:
+            return case
+        seed += 1
+
+
+def seed_table_answer(case: CaseInput, seed) -> dict:
+    from course.checks.seed_table import SEED_SIMILARITY_TABLE
+
+    table = SEED_SIMILARITY_TABLE if seed is None else cosine(case.arrays["text0"], case.arrays["image0"])
+    return {"tables": [table], "tolerances": [assignment.REL_ERROR_MAX], "relative": True}
+
+
+def similarity_dtypes(seed) -> CaseInput:
+    """Other sizes, float64 and float16 inputs, and a single pair."""
+    generator = fixtures.rng(seed)
+    shapes = [((7, 16), (3, 16), "float64"), ((4, 32), (9, 32), "float16"), ((1, 8), (1, 8), "float32")]
+    arrays, dtypes = {}, []
+    for i, (a, b, dtype) in enumerate(shapes):
+        scale = generator.uniform(0.5, 3)
+        arrays[f"text{i}"] = (scale * generator.standard_normal(a)).astype(dtype)
+        arrays[f"image{i}"] = generator.standard_normal(b).astype(dtype)
+        dtypes.append(dtype)
+    return CaseInput("similarity", {"dtypes": dtypes}, arrays)
+
+
+def similarity_dtypes_answer(case: CaseInput, seed) -> dict:
+    tables = [cosine(case.arrays[f"text{i}"], case.arrays[f"image{i}"]) for i in range(len(case.params["dtypes"]))]
+    tolerance = {"float64": 1e-10, "float32": 1e-6, "float16": 5e-3}
+    return {"tables": tables, "tolerances": [tolerance[d] for d in case.params["dtypes"]], "relative": False}
+
+
+# ----------------------------------------------------------------------------------------------
+# CLIP: zero-shot and retrieval
+# ----------------------------------------------------------------------------------------------
+
+
+def clip_scores(case: CaseInput, texts) -> np.ndarray:
+    """[len(texts), M] cosine similarities of the case's tiny CLIP, one image at a time, float64."""
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from course.checks.drivers import case_clip, numbered
+
+    model, preprocess = case_clip(case.params["clip_seed"])
+    with torch.no_grad():
+        images = torch.cat([model.encode_image(preprocess(Image.fromarray(im))[None]) for im in numbered(case.arrays, "image")])
+        texts = model.encode_text(open_clip.tokenize(list(texts)))
+    return cosine(texts.numpy(), images.numpy())
+
+
+def zero_shot_answer(case: CaseInput, seed) -> dict:
+    return {"scores": clip_scores(case, case.params["classes"])}
+
+
+def retrieval_answer(case: CaseInput, seed) -> dict:
+    return {"scores": clip_scores(case, case.params["queries"])}
+
+
+# ----------------------------------------------------------------------------------------------
+# DavisDataset
+# ----------------------------------------------------------------------------------------------
+
+
+def decoded(data: bytes) -> np.ndarray:
+    """An image file's pixels as PIL decodes it (RGB for JPEG frames)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.array(image.convert("RGB"))
+
+
+def davis_sample_answer(case: CaseInput, seed) -> dict:
+    masks = case.truth["masks"]
+    names = sorted({Path(path).parts[3] for path in case.files})
+    samples = {}
+    for key in case.params["get"]:
+        name = names[int(key[1:])] if key.startswith("#") else key
+        frames = np.stack([decoded(data) for path, data in sorted(case.files.items())
+                           if path.startswith(f"DAVIS/JPEGImages/480p/{name}/")])
+        samples[key] = {"frames": frames, "masks": masks if name.endswith("2017") else (masks > 0).astype(np.uint8)}
+    return {"sequences": names, "samples": samples}
+
+
+def cell_labels(masks: np.ndarray, grid: int) -> np.ndarray:
+    """[T, grid*grid, K] bool: whether id k occurs in each patch's cell of the masks [T, H, W]
+    (cells of H / grid x W / grid pixels, a pixel counted in every cell it overlaps)."""
+    t, height, width = masks.shape
+    num_ids = int(masks.max()) + 1
+    allowed = np.zeros((t, grid, grid, num_ids), dtype=bool)
+    for i in range(grid):
+        rows = slice(int(np.floor(i * height / grid)), int(np.ceil((i + 1) * height / grid)))
+        for j in range(grid):
+            cols = slice(int(np.floor(j * width / grid)), int(np.ceil((j + 1) * width / grid)))
+            for k in range(num_ids):
+                allowed[:, i, j, k] = (masks[:, rows, cols] == k).any(axis=(1, 2))
+    return allowed.reshape(t, grid * grid, num_ids)
+
+
+def dino_features(frames: np.ndarray, seed: int, image_size: int, patch_size: int) -> np.ndarray:
+    """[T, N, D] patch features of the case's tiny DINO: bilinear (antialiased) resize,
+    ImageNet normalisation, last layer, [CLS] dropped; one frame at a time."""
+    import torch
+    import torch.nn.functional as F
+
+    from course.checks.drivers import case_dino
+    from course.vit import IMAGENET_MEAN, IMAGENET_STD
+
+    model = case_dino(seed, patch_size)
+    out = []
+    with torch.no_grad():
+        for frame in frames:
+            x = torch.from_numpy(frame).permute(2, 0, 1)[None].double() / 255  # [1, 3, H, W]
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+            x = (x - torch.tensor(IMAGENET_MEAN, dtype=x.dtype)[:, None, None]) / torch.tensor(IMAGENET_STD, dtype=x.dtype)[:, None, None]
+            out.append(model.get_intermediate_layers(x.float(), n=1)[0][0, 1:].double().numpy())  # [N, D]
+    return np.stack(out)
+
+
+def davis_process_other(seed) -> CaseInput:
+    """A non-square, taller clip; a coarser grid (patch 16); batch sizes 2 and 64."""
+    return fixtures.davis_process(seed, image_size=96, patch_size=16, batch_sizes=(2, 64), num_frames=3,
+                                  height=72, width=56)
+
+
+def davis_process_answer(case: CaseInput, seed) -> dict:
+    params = case.params
+    frames = np.stack([decoded(data) for path, data in sorted(case.files.items()) if path.endswith(".jpg")])
+    assert frames.shape == case.arrays["frames"].shape  # the JPEG files hold the same clip
+    grid = params["image_size"] // params["patch_size"]
+    return {"features": dino_features(case.arrays["frames"], params["dino_seed"], params["image_size"],
+                                      params["patch_size"]).astype(np.float16),
+            "allowed": cell_labels(case.arrays["masks"], grid)}
+
+
+# ----------------------------------------------------------------------------------------------
+# DINOSegmentation
+# ----------------------------------------------------------------------------------------------
+
+# Real DINO ViT-S/8 features of the DINO notebook's DAVIS exercise, exported by an instructor
+# (python -m instructor.grading.export_features). Only the grader reads this file: the code it
+# grades gets the features and the training frame's labels, never the other frames' labels.
+REAL_FEATURES = Path(__file__).with_name("dino_features.npz")
+
+
+def segmentation_answer(case: CaseInput, seed) -> dict:
+    return {"labels": case.truth["labels"]}
+
+
+def real_segmentation(seed) -> CaseInput:
+    with np.load(REAL_FEATURES) as data:
+        frames = [int(f) for f in data["frames"]]
+        return fixtures.segmentation(data["features"].astype(np.float32), data["labels"],
+                                     frames.index(int(data["train_frame"])), int(data["num_classes"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# compute_iou
+# ----------------------------------------------------------------------------------------------
+
+
+def mean_iou(pred, gt, num_classes: int) -> float:
+    """Mean over the classes present in pred or gt of |pred == c and gt == c| / |pred == c or gt == c|."""
+    pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
+    ious = [np.sum((pred == c) & (gt == c)) / np.sum((pred == c) | (gt == c))
+            for c in range(num_classes) if np.any((pred == c) | (gt == c))]
+    return float(np.mean(ious))
+
+
+def iou_answer(case: CaseInput, seed) -> dict:
+    return {"ious": [mean_iou(case.arrays[f"pred{i}"], case.arrays[f"gt{i}"], c)
+                     for i, (c, _) in enumerate(case.params["calls"])]}
+
+
+def iou_random(seed) -> CaseInput:
+    generator = fixtures.rng(seed)
+    calls = []
+    for num_classes, shape in ((2, (60, 60)), (5, (3600,)), (7, (12, 30))):
+        pred, gt = (generator.integers(0, num_classes, size=shape) for _ in range(2))
+        calls += [(pred, gt, num_classes, "numpy"), (pred, gt, num_classes, "torch")]
+    return fixtures.iou_calls(calls)
+
+
+# ----------------------------------------------------------------------------------------------
+# Label propagation
+# ----------------------------------------------------------------------------------------------
+
+
+def neighborhood_answer(case: CaseInput, seed) -> dict:
+    """Each mask entry by its definition: one pair of patches at a time."""
+    masks = []
+    for h, w, size, shape in case.params["grids"]:
+        mask = np.zeros((h, w, h, w), dtype=bool)
+        for i, j, u, v in np.ndindex(h, w, h, w):
+            di, dj = abs(u - i), abs(v - j)
+            mask[i, j, u, v] = (di * di + dj * dj <= size * size) if shape == "circle" else max(di, dj) <= size
+        masks.append(mask)
+    return {"masks": masks}
+
+
+def neighborhood_other(seed) -> CaseInput:
+    """A 1 x n strip, a radius larger than the grid, a radius below 1, a non-integer square."""
+    generator = fixtures.rng(seed)
+    n = int(generator.integers(4, 9))
+    return fixtures.neighborhood([(1, n, 2, "circle"), (3, 4, 10, "circle"), (4, 5, 0.5, "square"),
+                                  (n, 3, 1.7, "square"), (7, 7, float(generator.choice([2.3, 3.2, 3.6])), "circle")])
+
+
+def propagation_answer(case: CaseInput, seed) -> dict:
+    """The kit's ``course.tracking.propagate`` on each call, with the neighbourhood each mask
+    was made with."""
+    import torch
+
+    from course.tracking import propagate
+
+    outs = []
+    for i, ((topk, temperature), (size, shape)) in enumerate(zip(case.params["calls"], case.truth["geometry"])):
+        current, context, probs = (torch.from_numpy(case.arrays[f"{n}{i}"]) for n in ("current", "context", "probs"))
+        outs.append(propagate(current, context, probs, size, shape, topk, temperature).double().numpy())
+    return {"probs": outs}
+
+
+def tied_features(generator, shape, dim: int = 4) -> np.ndarray:
+    """Unit vectors with entries in {0, +-1/2}: their dot products are exact in any order of
+    summation, so ties stay ties whoever computes them."""
+    values = generator.choice([-0.5, 0.5], size=(*shape, dim)).astype(np.float32)
+    return values  # four entries of +-1/2: norm 1
+
+
+# (h, w, t, M, size, shape, topk, temperature) of the hidden propagation calls.
+HIDDEN_CALLS = [(5, 7, 2, 2, 1.5, "square", 3, 0.1), (4, 9, 1, 4, 3, "circle", 40, 0.5), (6, 6, 4, 3, 2, "circle", 7, 0.05)]
+
+
+def propagation_ties(seed) -> CaseInput:
+    """Ties (features from a handful of exact vectors), a square neighbourhood, one context
+    frame with top-k larger than the neighbourhood, a low temperature."""
+    generator = fixtures.rng(seed)
+    calls = []
+    for h, w, t, m, size, shape, topk, temperature in HIDDEN_CALLS:
+        _, _, probs = fixtures.propagation_inputs(generator, h, w, t, 4, m)
+        current, context = tied_features(generator, (h, w)), tied_features(generator, (t, h, w))
+        calls.append((current, context, probs, fixtures.neighborhood_mask(h, w, size, shape), topk, temperature))
+    return fixtures.propagation(calls, [(size, shape) for *_, size, shape, _, _ in HIDDEN_CALLS])
+
+
+# ----------------------------------------------------------------------------------------------
+# The cases
+# ----------------------------------------------------------------------------------------------
+
+
+def _cases() -> list[Case]:
+    cases = [
+        public("get_similarity_no_loop: matches the seed notebook's table", seed_table_answer),
+        Case("get_similarity_no_loop", "other sizes, float64 and float16 inputs", similarity_dtypes,
+             similarity_dtypes_answer, "similarity", hidden=True, timeout_s=60),
+        public("clip_zero_shot_classifier: predicts the most similar class text", zero_shot_answer),
+        Case("clip_zero_shot_classifier", "batch size does not change predictions",
+             lambda s: fixtures.zero_shot(s, count=10, batch_sizes=(1, 4, 64), classes=fixtures.ZERO_SHOT_CLASSES[::-1]),
+             zero_shot_answer, "zero_shot", hidden=True),
+        public("CLIPImageRetriever: returns the k most similar images, best first", retrieval_answer),
+        Case("CLIPImageRetriever", "batched encoding gives the same ranking",
+             lambda s: fixtures.retrieval(s, count=13, ks=(1, 13), batch_sizes=(1, 5, 64)), retrieval_answer,
+             "retrieval", hidden=True),
+        public("DavisDataset: get_sample reads palette (2017) and 0/255 (2016) masks", davis_sample_answer),
+        public("DavisDataset: process_frames and process_masks: shapes, batching, patch grid", davis_process_answer),
+        Case("DavisDataset", "other frame sizes, image size and patch size", davis_process_other,
+             davis_process_answer, "davis_process", hidden=True),
+        public("DINOSegmentation: IoU thresholds after training on one generated frame", segmentation_answer),
+        Case("DINOSegmentation", "IoU thresholds on another generated clip", fixtures.segmentation_generated,
+             segmentation_answer, "segmentation", hidden=True),
+        public("compute_iou: hand-worked values, absent classes left out", iou_answer),
+        Case("compute_iou", "random label maps, numpy and torch inputs", iou_random, iou_answer, "iou", hidden=True,
+             timeout_s=60),
+        public("make_neighborhood_mask: circle and square masks on small grids", neighborhood_answer),
+        Case("make_neighborhood_mask", "strips, large and small radii", neighborhood_other, neighborhood_answer,
+             "neighborhood", hidden=True, timeout_s=60),
+        public("propagate_dense: matches the kit's propagate on a small grid", propagation_answer),
+        Case("propagate_dense", "ties kept, square neighbourhood, one context frame, low temperature",
+             propagation_ties, propagation_answer, "propagation", hidden=True, timeout_s=60),
+    ]
+    if REAL_FEATURES.is_file():
+        cases.insert(11, Case("DINOSegmentation", "IoU thresholds on real DINO features of the notebook's DAVIS exercise",
+                              real_segmentation, segmentation_answer, "segmentation"))
+    missing = {c.id for c in PUBLIC_CASES} - {c.id for c in cases if c.public}
+    assert not missing, f"public cases without a graded case: {missing}"
+    return cases
+
+
+CASES = _cases()

@@ -1,0 +1,413 @@
+"""Grade a submission and write Gradescope's ``results.json``.
+
+    python -m instructor.grade SUBMISSION [--results PATH] [--public-only] [--jobs N] [--sandbox MODE]
+
+The flow, for every graded case (``instructor.grading.cases``):
+
+1. read the submission safely (``intake``): regular files only; the graded modules found;
+2. build the package view graded code runs beside (``course.checks.view``): the student's graded
+   modules and the few kit modules they and the case runner import; never a reference solution;
+3. draw the case's seed from the grader's key and the submission, make its inputs, and work out
+   the expected answer here, in this process;
+4. run the student's code on the inputs in the sandbox (``sandbox``: a process of its own per
+   case, ``course.checks.runner``), which writes one record to a file only this process reads;
+5. read that record with the bounded reader (``course.checks.wire``) and decide with the case's
+   criterion (``course.checks.criteria``), here. The child's exit status, its output and its files
+   decide nothing.
+
+``results.json`` is always written, atomically, as valid JSON (every string from the child is
+cleaned), even when the grader itself fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from course import assignment
+from course.checks import fixtures, runner, wire
+from course.checks.public import Verdict, judge
+from course.checks.view import build_view
+from instructor.grading import intake
+from instructor.grading.sandbox import Limits, Sandbox, detect, make_sandbox
+
+SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
+OUTPUT_KEEP_CHARS = 2000  # of the child's stdout/stderr shown with a failure
+IMPORT_TIMEOUT_S = 90.0
+KEY_FILE = Path(__file__).with_name("grading.key")  # the secret the cases' seeds are drawn from
+VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent / "course"  # the grader's own `course`
+
+
+class GraderError(RuntimeError):
+    """The grader itself cannot grade (not the submission's fault)."""
+
+
+@dataclass
+class Outcome:
+    """One case's verdict."""
+
+    score: float
+    output: str
+
+    @property
+    def passed(self) -> bool:
+        return self.score > 0
+
+
+def grading_key() -> bytes:
+    """The grader's secret: from COURSE_GRADING_KEY, else ``grading.key`` beside this module
+    (made once, root-only; the release puts the master kit's into the autograder)."""
+    if os.environ.get("COURSE_GRADING_KEY"):
+        return os.environ["COURSE_GRADING_KEY"].encode()
+    if not KEY_FILE.is_file():
+        fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return KEY_FILE.read_bytes().strip()
+
+
+def case_seed(key: bytes, modules: dict, case_id: str) -> int:
+    """A seed no student can predict (it needs the key), the same on a regrade of the same files."""
+    digest = hashlib.sha256(b"".join(hashlib.sha256(modules[m]).digest() for m in sorted(modules)))
+    return int.from_bytes(hmac.new(key, digest.digest() + case_id.encode(), hashlib.sha256).digest()[:8], "big") >> 2
+
+
+def case_points(case, cases) -> float:
+    return assignment.POINTS[case.question] / sum(c.question == case.question for c in cases)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading what came back
+# ----------------------------------------------------------------------------------------------
+
+
+def read_truncated(path: Path, keep: int = OUTPUT_KEEP_CHARS) -> str:
+    """The start and end of a possibly huge text file, cleaned, never all of it in memory."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            if size <= 2 * keep:
+                text = handle.read().decode("utf-8", "replace")
+            else:
+                head = handle.read(keep).decode("utf-8", "replace")
+                handle.seek(size - keep)
+                text = f"{head}\n... [{size - 2 * keep} bytes left out] ...\n{handle.read().decode('utf-8', 'replace')}"
+    except OSError:
+        return ""
+    return wire.clean_text(text, 3 * keep)
+
+
+def read_record(out_path: Path, run) -> dict:
+    """The runner's record, read with the bounded reader, or a record saying why there is none."""
+    if run.timed_out:
+        return {"ok": False, "message": f"time limit: your code ran longer than {run.limits.timeout_s:.0f} s and was "
+                                        "stopped; look for an endless loop or far too much work"}
+    if run.memory_exceeded:
+        return {"ok": False, "message": f"memory limit: your code used more than {run.limits.memory_mb} MB and was "
+                                        "stopped; avoid building huge arrays"}
+    size = out_path.stat().st_size if out_path.is_file() else 0
+    if size == 0:
+        return {"ok": False, "message": ended_without_record(run.returncode)}
+    if size > wire.MAX_BYTES:
+        return {"ok": False, "message": "your code returned far too much data for the grader to read"}
+    try:
+        record = wire.decode(out_path.read_bytes())
+    except wire.WireError as error:
+        return {"ok": False, "message": f"the result of your code could not be read: {error}"}
+    if run.leftover:
+        record = {"ok": False, "message": f"your code left {run.leftover} process(es) running after it returned; "
+                                          "graded code must not start processes that outlive it"}
+    return record
+
+
+def ended_without_record(returncode) -> str:
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        why = {"SIGXFSZ": ": it wrote a file larger than allowed (printing included)",
+               "SIGKILL": ": it was killed (memory exhausted?)"}.get(name, "")
+        return f"your code was killed by signal {name}{why}"
+    return (f"your code ended (exit status {returncode}) before the grader got a result: do not call sys.exit(), "
+            "exit(), quit() or os._exit() in graded code")
+
+
+def failure_text(verdict: Verdict, printed: str) -> str:
+    text = "failed: " + verdict.message
+    if printed:
+        text += f"\n\nwhat your code printed (shortened):\n{printed}"
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# Running cases
+# ----------------------------------------------------------------------------------------------
+
+
+class Grading:
+    """One submission's grading: its folder, view, sandbox and slots."""
+
+    def __init__(self, submission: intake.Submission, sandbox: Sandbox, jobs: int, limits_scale: float,
+                 memory_mb: int, package_dir: Path, key: bytes):
+        self.submission, self.sandbox, self.jobs = submission, sandbox, jobs
+        self.limits_scale, self.memory_mb, self.key = limits_scale, memory_mb, key
+        self.root = Path(tempfile.mkdtemp(prefix="grade-"))
+        os.chmod(self.root, 0o711)  # sandbox users may pass through to the view and the inputs, not list
+        self.private = self.root / "private"  # records, stdout, stderr: the grader's only
+        self.private.mkdir(mode=0o700)
+        self.view = build_view(package_dir, self.root / "view", submission.modules)
+        _check_view(self.view, submission.modules)
+        _publish(self.view)
+        self.slots = queue.Queue()
+        for slot in range(jobs):
+            self.slots.put(slot)
+        self.ids = itertools.count()
+
+    def close(self) -> None:
+        self.sandbox.clean_up(self.jobs)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def run(self, case_input: fixtures.CaseInput, modules: list[str], timeout_s: float) -> tuple[dict, str]:
+        """Run one case's student side; (record, what it printed)."""
+        slot = self.slots.get()
+        try:
+            key = f"{next(self.ids)}-{slot}"
+            case_dir = fixtures.write_case(self.root / f"case-{key}", case_input, modules)
+            _publish(case_dir)
+            scratch = self.root / f"scratch-{key}"
+            self.sandbox.prepare_scratch(scratch, slot)
+            out, stdout, stderr = (self.private / f"{key}.{n}" for n in ("json", "stdout", "stderr"))
+            limits = Limits(timeout_s * self.limits_scale, self.memory_mb)
+            fds = [os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for p in (out, stdout, stderr)]
+            try:
+                argv = runner.command(self.sandbox.python, [str(self.view), *self.sandbox.site_paths], case_dir, fds[0])
+                run = self.sandbox.run(argv, self.view, case_dir, scratch, slot, limits, *fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            record = read_record(out, run)
+            printed = "\n".join(s for s in (read_truncated(stdout), read_truncated(stderr)) if s.strip())
+            shutil.rmtree(case_dir, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
+            return record, printed
+        finally:
+            self.slots.put(slot)
+
+
+def _publish(folder: Path) -> None:
+    """Make a folder the grader wrote readable (not writable) by the sandbox users."""
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def _check_view(view: Path, graded: dict) -> None:
+    """No kit file of the view (the student's own files aside) holds a solution."""
+    theirs = {view / "course" / f"{name}.py" for name in graded}
+    leaks = [str(p.relative_to(view)) for p in view.rglob("*.py")
+             if p not in theirs and SOLUTION_MARKER in p.read_text(errors="replace")]
+    if leaks:
+        raise GraderError(f"the view graded code runs beside holds reference solutions: {', '.join(leaks)}")
+
+
+def grade_case(grading: Grading, case, imported: dict) -> Outcome:
+    """Make the case's inputs and answer, run the student's side, judge."""
+    if case.module not in grading.submission.modules:
+        return Outcome(0.0, f"failed: no {case.module}.py in the submission: submit course/{case.module}.py "
+                            "(the collector's submission.zip holds it)")
+    if not imported[case.module][0].get("ok"):
+        return Outcome(0.0, imported[case.module][1])
+    seed = case_seed(grading.key, grading.submission.modules, case.id)
+    case_input = case.make(seed)
+    expected = case.answer(case_input, seed)
+    record, printed = grading.run(case_input, [case.module], case.timeout_s)
+    verdict = judge(record, case_input, case.criterion, wire.decode(wire.encode(expected)))
+    if not verdict.passed:
+        return Outcome(0.0, failure_text(verdict, printed))
+    return Outcome(1.0, "passed" + (f": {verdict.message}" if verdict.message else ""))
+
+
+def import_modules(grading: Grading, cases) -> dict:
+    """module -> (the import record, the failure text for every case of it), for the modules
+    of ``cases`` that the submission holds."""
+    results = {}
+    for module in dict.fromkeys(c.module for c in cases if c.module in grading.submission.modules):
+        record, printed = grading.run(fixtures.CaseInput("import", {}), [module], IMPORT_TIMEOUT_S)
+        text = failure_text(Verdict(False, f"importing {module}.py failed: " + str(record.get("message", ""))
+                                    + (f"\n\n{record['traceback']}" if record.get("traceback") else "")), printed)
+        results[module] = (record, text)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------
+# results.json
+# ----------------------------------------------------------------------------------------------
+
+
+def results_document(cases, outcomes: dict, summary: str, hidden_visibility: str) -> dict:
+    """Gradescope's results.json: one test per case, the total, and a summary; every string clean."""
+    tests = []
+    for case in cases:
+        outcome = outcomes.get(case.id) or Outcome(0.0, "not graded (see the summary above)")
+        points = case_points(case, cases)
+        tests.append({"name": wire.clean_text(case.id + (" (hidden)" if case.hidden else ""), 500),
+                      "score": round(outcome.score * points, 4), "max_score": round(points, 4),
+                      "status": "passed" if outcome.passed else "failed",
+                      "output": wire.clean_text(outcome.output, 12_000),
+                      "visibility": hidden_visibility if case.hidden else "visible"})
+    return {"score": round(sum(t["score"] for t in tests), 4), "tests": tests,
+            "output": wire.clean_text(summary, 12_000)}
+
+
+def write_results(path: Path, document: dict) -> None:
+    """Atomic, ASCII-escaped JSON: valid UTF-8 whatever the child printed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=True))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Grading a submission
+# ----------------------------------------------------------------------------------------------
+
+
+def select_cases(include_hidden: bool = True, only: list[str] | None = None):
+    from instructor.grading.cases import CASES
+
+    return [c for c in CASES if (include_hidden or not c.hidden)
+            and (only is None or any(c.id.startswith(o) for o in only))]
+
+
+def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, jobs: int | None = None,
+          only: list[str] | None = None, sandbox: Sandbox | str | None = None, timeout_scale: float = 1.0,
+          memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = "hidden") -> dict:
+    """Grade ``submission`` (folder, zip or .py file) and write ``results_path``; the document.
+
+    ``only`` keeps the cases whose id starts with one of its strings (e.g. a question name).
+    Never raises for anything the submission does; a grader failure still writes a valid file.
+    """
+    cases = select_cases(include_hidden, only)
+    outcomes, summary = {}, "internal grader error: grading stopped"
+    try:
+        sandbox = make_sandbox(sandbox) if isinstance(sandbox, str) else sandbox or detect()
+        outcomes, summary = _grade(cases, Path(submission), sandbox, jobs, timeout_scale, memory_mb, package_dir)
+    except Exception as error:  # noqa: BLE001 - still write a valid results.json
+        summary = (f"internal grader error, not caused by your code ({type(error).__name__}: {error}); "
+                   f"tell your instructor.\n{traceback.format_exc(limit=6)}")
+    finally:
+        document = results_document(cases, outcomes, summary, hidden_visibility)
+        write_results(results_path, document)
+    return document
+
+
+def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, memory_mb, package_dir):
+    started = time.monotonic()
+    try:
+        submission = intake.read_submission(submission_path)
+    except (intake.SubmissionRefused, FileNotFoundError) as refused:
+        return {c.id: Outcome(0.0, f"failed: {refused}") for c in cases}, str(refused)
+    if not submission.modules:
+        message = (f"no graded module in the submission (looked for {', '.join(f'{m}.py' for m in assignment.GRADED_MODULES)}): "
+                   "upload the submission.zip that the notebooks' last cell (python -m course.collect) makes")
+        return {c.id: Outcome(0.0, f"failed: {message}") for c in cases}, message
+    jobs = max(1, min(len(cases), jobs or os.cpu_count() or 1))
+    grading = Grading(submission, sandbox, jobs, timeout_scale, memory_mb, package_dir, grading_key())
+    try:
+        imported = import_modules(grading, cases)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {case.id: pool.submit(grade_case, grading, case, imported) for case in cases}
+            outcomes = {case_id: future.result() for case_id, future in futures.items()}
+    finally:
+        grading.close()
+    earned = sum(o.score * case_points(c, cases) for c in cases for o in [outcomes[c.id]])
+    summary = (f"{earned:.2f} / {sum(case_points(c, cases) for c in cases):.2f} points on {len(cases)} graded cases "
+               f"({sum(c.hidden for c in cases)} hidden) in {time.monotonic() - started:.0f} s; {sandbox.describe()}.")
+    notes = submission.notes + [f"{m}.py is missing from the submission" for m in submission.missing()]
+    broken = [m for m, (record, _) in imported.items() if not record.get("ok")]
+    notes += [f"{m}.py could not be imported, so its cases failed (see them)" for m in broken]
+    return outcomes, summary + "".join(f"\n- {note}" for note in notes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m instructor.grade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("submission", type=Path, help="folder, zip or .py file of the student's work")
+    parser.add_argument("--results", type=Path, default=Path("results.json"),
+                        help="where to write Gradescope's results.json (default: %(default)s)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--hidden", dest="include_hidden", action="store_true", default=True,
+                       help="grade the hidden cases too (default)")
+    group.add_argument("--public-only", dest="include_hidden", action="store_false",
+                       help="grade only the public cases (on fresh inputs)")
+    parser.add_argument("--only", action="append", default=None, metavar="QUESTION",
+                        help="grade only the cases of this question (repeatable; default: all)")
+    parser.add_argument("--jobs", type=int, default=None, help="cases graded at once (default: CPU cores)")
+    parser.add_argument("--memory-mb", type=int, default=4096, help="memory limit per case (default: %(default)s)")
+    parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiplies every case's time limit")
+    parser.add_argument("--sandbox", choices=("bwrap", "user", "none"), default=None,
+                        help="force a sandbox mode (default: the strongest this machine allows)")
+    parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default="hidden",
+                        help="Gradescope visibility of hidden cases (default: %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The autograder's run_autograder passes no options; GRADER_ARGS adds some (tests, debugging).
+    argv = (sys.argv[1:] if argv is None else argv) + os.environ.get("GRADER_ARGS", "").split()
+    args = build_parser().parse_args(argv)
+    document = grade(args.submission, args.results, include_hidden=args.include_hidden, jobs=args.jobs, only=args.only,
+                     sandbox=args.sandbox, timeout_scale=args.timeout_scale, memory_mb=args.memory_mb,
+                     hidden_visibility=args.hidden_visibility)
+    print(f"{document['score']:g} / {sum(t['max_score'] for t in document['tests']):g} points -> {args.results}")
+    for test in document["tests"]:
+        print(f"  {test['score']:6.2f} / {test['max_score']:<6.2f} {test['name']}")
+    print(document["output"])
+    return 1 if document["output"].startswith("internal grader error") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+# ----------------------------------------------------------------------------------------------
+# Both halves in one process (the release's proofs and the tests of the reference)
+# ----------------------------------------------------------------------------------------------
+
+
+def run_in_process(case, modules: dict, seed=None) -> tuple[Verdict, dict]:
+    """(verdict, record) of ``case`` on ``modules`` (graded module name -> imported module),
+    in this process and without a sandbox, but through the same inputs, driver, wire format and
+    criterion as grading. ``seed`` None: the public case's inputs (hidden cases: seed 0)."""
+    import numpy as np
+
+    from course.checks.drivers import DRIVERS
+
+    if seed is None and case.public is None:
+        seed = 0
+    case_input = case.make(seed)
+    expected = case.answer(case_input, seed)
+    with tempfile.TemporaryDirectory(prefix="case-") as folder:
+        case_dir = fixtures.write_case(Path(folder), case_input, [case.module])
+        with np.load(case_dir / "arrays.npz", allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        try:
+            outputs = DRIVERS[case_input.driver](modules, case_input.params, arrays, case_dir / "files")
+            record = {"ok": True, "outputs": wire.to_plain(outputs)}
+        except Exception as error:  # noqa: BLE001 - a failing case is data here
+            record = runner.failure("run", error, [])
+    record = wire.decode(json.dumps(record, allow_nan=False))
+    return judge(record, case_input, case.criterion, wire.decode(wire.encode(expected))), record

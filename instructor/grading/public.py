@@ -1,0 +1,88 @@
+"""The public cases' expected values, stored with the kit for the notebooks' check cells.
+
+    python -m instructor.grading.public            # (re)write course/checks/expected/*.json
+    python -m instructor.grading.public --check    # exit 1 when a stored file is not what it should be
+
+The values come from this grader's answers (``instructor.grading.cases``) on the public inputs
+(seed None), so the notebooks compare students' results with what the grader would expect for
+those inputs. The release proves that the stored files are current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from course.checks import wire
+from course.checks.public import EXPECTED_DIR
+
+
+def expected_texts() -> dict:
+    """expected-file path -> the JSON text it should hold, for every public case."""
+    from instructor.grading.cases import CASES
+
+    texts = {}
+    for case in CASES:
+        if case.public is not None:
+            texts[case.public.expected_file] = wire.encode(case.answer(case.make(None), None)) + "\n"
+    return texts
+
+
+def write_expected() -> list:
+    """Write every public case's expected values; the paths written."""
+    EXPECTED_DIR.mkdir(exist_ok=True)
+    texts = expected_texts()
+    for path in EXPECTED_DIR.glob("*.json"):
+        if path not in texts:
+            path.unlink()
+    for path, text in texts.items():
+        path.write_text(text)
+    return sorted(texts)
+
+
+def stale_expected() -> list[str]:
+    """Problems: public cases whose stored expected values are missing or not current."""
+    problems = []
+    texts = expected_texts()
+    for path, text in texts.items():
+        if not path.is_file():
+            problems.append(f"{path.name} is missing: run python -m instructor.grading.public")
+        elif not _same(wire.decode(path.read_bytes()), wire.decode(text)):
+            problems.append(f"{path.name} is not what the grader computes: run python -m instructor.grading.public")
+    problems += [f"{p.name} belongs to no public case" for p in EXPECTED_DIR.glob("*.json") if p not in texts]
+    return problems
+
+
+def _same(a, b) -> bool:
+    """Equal plain data; float arrays and floats to float32 rounding (another CPU may sum in
+    another order), everything else exactly."""
+    import numpy as np
+
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape):
+            return False
+        return np.allclose(a, b, rtol=1e-5, atol=1e-6) if a.dtype.kind == "f" else np.array_equal(a, b)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-6 + 1e-5 * abs(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m instructor.grading.public", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check the stored files")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale_expected()
+        print("\n".join(problems) or "the stored expected values are current")
+        return 1 if problems else 0
+    for path in write_expected():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

