@@ -280,9 +280,9 @@ class DavisDataset:
         Inputs:
         - index_or_name: position in ``self.sequences`` or a sequence name such as "blackswan".
 
-        Returns:
-        - frames: [T, H, W, 3] uint8 RGB.
-        - masks: [T, H, W] uint8 object ids (0 = background, 1..K = objects), read from
+        Returns (numpy arrays):
+        - frames: [T, H, W, 3] uint8 RGB np.ndarray, in file-name order.
+        - masks: [T, H, W] uint8 np.ndarray of object ids (0 = background, 1..K = objects), read from
           DAVIS 2017 palette PNGs (values are ids) or DAVIS 2016 0/255 PNGs (255 -> 1).
         """
         name = self._sequence_name(index_or_name)
@@ -358,8 +358,10 @@ class DavisDataset:
         - masks: [T, H, W] integer object ids.
 
         Returns:
-        - labels: [T, N] int64 tensor on ``device``, N = grid_size ** 2, row-major like the
-          features of ``process_frames``. Nearest-neighbour resizing keeps ids valid.
+        - labels: [T, N] int64 tensor on ``device`` (a numpy array is accepted too), N =
+          grid_size ** 2, row-major like the features of ``process_frames``: each patch's label
+          is an id found inside that patch of the mask. Any nearest-neighbour resizing (which
+          keeps ids valid) or a majority vote per patch will do; bilinear resizing invents ids.
         """
         labels = None
         # Hint: F.interpolate with a nearest mode (on a float [T, 1, H, W] tensor) to
@@ -448,7 +450,8 @@ class DINOSegmentation:
         - X: [N, D] patch features (or [T, N, D]).
 
         Returns:
-        - labels: int64 tensor [N] (or [T, N]) on the head's device.
+        - labels: int64 tensor [N] (or [T, N]) on the head's device (a numpy array is accepted
+          too).
         """
         labels = None
         # Hint: the argmax of the model's logits over the classes, without gradients.

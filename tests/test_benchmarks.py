@@ -28,3 +28,11 @@ def test_bench_tracking_runs():
     header, columns, row = run_script("bench_tracking.py", "--frames", "3", "--short-side", "64")
     assert "short side 64" in header and "peak MB" in columns
     assert row.split()[0] == "3" and len(row.split()) == 5
+
+
+def test_bench_automask_runs():
+    lines = run_script("bench_automask.py", "--tiny")
+    columns = next(line for line in lines if line.startswith("method"))
+    assert "s/img" in columns and "peak MB" in columns
+    rows = lines[lines.index(columns) + 1:]
+    assert any(r.startswith("DINOv3") for r in rows) and any(r.startswith("SAM2 generator") for r in rows)

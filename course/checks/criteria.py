@@ -8,8 +8,10 @@ the grader when it grades, stored with the kit for the public cases). It returns
 report, or raises ``CaseFailed`` with a message that says what is wrong and what to try.
 
 Where several answers are right, the criterion accepts all of them: any nearest-neighbour
-resizing of masks, any ranking that is correct up to float rounding, any light head that
-generalises.
+resizing of masks, any ranking that is correct up to float rounding, any head that generalises
+(the docstring's advice of a light head with weight decay is advice, not graded), integer labels
+as a tensor or a numpy array. Float results whose contract includes a dtype and device (the
+similarity table, features, probabilities) must be tensors, as their docstrings say.
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def davis_process(outputs, params, expected) -> str:
             expect(np.abs(values - first).max() < 1e-3, f"process_frames gives other features with "
                                                          f"batch_size={batch_size}: batching must not change them")
     labels = expect_array(outputs.get("labels"), f"process_masks(masks [{allowed.shape[0]}, H, W])",
-                          allowed.shape[:2], "iu")
+                          allowed.shape[:2], "iu", ("Tensor", "ndarray"))
     inside = (labels >= 0) & (labels < allowed.shape[2])
     ok = np.zeros(labels.shape, dtype=bool)
     t, n = np.nonzero(inside)
@@ -228,7 +230,8 @@ def segmentation(outputs, params, expected) -> str:
     num_classes = params["num_classes"]
     frames, n = labels.shape
     preds = expect_list(outputs.get("preds"), frames, "DINOSegmentation.inference (one call per frame)")
-    preds = np.stack([expect_array(p, f"inference(X [{n}, D])", (n,), "iu") for p in preds]).astype(np.int64)
+    preds = np.stack([expect_array(p, f"inference(X [{n}, D])", (n,), "iu", ("Tensor", "ndarray"))
+                      for p in preds]).astype(np.int64)
     expect(((preds >= 0) & (preds < num_classes)).all(), f"inference should return labels in [0, {num_classes})")
     ious = per_frame_iou(preds, labels, num_classes)
     message = (f"mean IoU: first frame {ious[0]:.3f} (needs > {assignment.IOU_FIRST_FRAME}), last frame "

@@ -172,7 +172,9 @@ def davis_process(seed: int | None = None, image_size: int = 64, patch_size: int
 # DINO segmentation and IoU
 # ----------------------------------------------------------------------------------------------
 
-SEGMENTATION_NOISE, SEGMENTATION_DRIFT = 3.5, 0.9
+# Measured on seeds 0..19: the reference head's last-frame IoU stays >= 0.73 (threshold 0.50),
+# a head that predicts the commonest label gets 0.27..0.29 on every frame.
+SEGMENTATION_NOISE, SEGMENTATION_DRIFT = 3.5, 0.6
 
 
 def segmentation_task(seed: int):
@@ -291,10 +293,19 @@ def propagation(calls, geometry) -> CaseInput:
                      truth={"geometry": [list(g) for g in geometry]})
 
 
-def propagation_small(seed: int | None = None, h: int = 6, w: int = 8, t: int = 3, dim: int = 16,
-                      num_masks: int = 3, size: float = 2.5, shape: str = "circle", topk: int = 5,
-                      temperature: float = 0.2) -> CaseInput:
-    """One call of propagate_dense on random unit features of a small grid (public seed 0)."""
-    current, context, probs = propagation_inputs(rng(0 if seed is None else seed), h, w, t, dim, num_masks)
-    return propagation([(current, context, probs, neighborhood_mask(h, w, size, shape), topk, temperature)],
-                       [(size, shape)])
+def tied_features(generator: np.random.Generator, shape, dim: int = 4) -> np.ndarray:
+    """Unit vectors with entries +-1/2 (dim 4): their dot products are exact in any order of
+    summation, so ties stay ties whoever computes them."""
+    return generator.choice([-0.5, 0.5], size=(*shape, dim)).astype(np.float32)
+
+
+def propagation_small(seed: int | None = None) -> CaseInput:
+    """Two calls of propagate_dense on small grids (public seed 0): random unit features in a
+    circle, and features with ties in a square."""
+    generator = rng(0 if seed is None else seed)
+    current, context, probs = propagation_inputs(generator, 6, 8, 3, 16, 3)
+    calls = [(current, context, probs, neighborhood_mask(6, 8, 2.5, "circle"), 5, 0.2)]
+    _, _, probs = propagation_inputs(generator, 5, 6, 2, 4, 3)
+    calls.append((tied_features(generator, (5, 6)), tied_features(generator, (2, 5, 6)), probs,
+                  neighborhood_mask(5, 6, 1, "square"), 4, 0.2))
+    return propagation(calls, [(2.5, "circle"), (1, "square")])

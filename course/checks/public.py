@@ -63,7 +63,7 @@ PUBLIC_CASES = [
     PublicCase("compute_iou", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou", 60),
     PublicCase("make_neighborhood_mask", "circle and square masks on small grids", fixtures.neighborhood_small,
                "neighborhood", 60),
-    PublicCase("propagate_dense", "matches the kit's propagate on a small grid", fixtures.propagation_small,
+    PublicCase("propagate_dense", "matches the kit's propagate on small grids, ties kept", fixtures.propagation_small,
                "propagation", 60),
 ]
 

@@ -1,0 +1,62 @@
+"""Fair to every correct answer: other correct implementations a student could write get full
+marks on every case of their question, on the public inputs and on fresh ones (as the grader
+draws them); plausible wrong ones lose their question's points. The implementations are in
+tests/alternatives.py; the cases run through the grader's own inputs, driver, wire and criteria
+(``run_in_process``), which is what the notebooks' checks and the autograder use too."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from course.assignment import GRADED_MODULES, QUESTIONS
+from instructor.grading.cases import CASES
+from instructor.grading.grade import run_in_process
+from tests.alternatives import CORRECT, WRONG
+from tests.hostile import patched
+
+SEEDS = [None, 101, 202]  # the public inputs (hidden cases: seed 0), then fresh ones
+
+
+def module_with(question: str, code: str, tmp_path):
+    """The graded modules with ``code`` appended to the module of ``question``."""
+    modules = {}
+    for name in GRADED_MODULES:
+        path = tmp_path / f"{name}.py"
+        path.write_text(patched(name, code) if QUESTIONS[question][0] == name else patched(name))
+        spec = importlib.util.spec_from_file_location(f"_fair_{tmp_path.name}_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        modules[name] = module
+    return modules
+
+
+def results(question: str, modules: dict) -> dict:
+    """(case id, seed) -> verdict for every case of ``question`` (the head's training is slow:
+    one fresh seed for it)."""
+    seeds = SEEDS[:2] if question == "DINOSegmentation" else SEEDS
+    return {(case.id, seed): run_in_process(case, modules, seed)[0]
+            for case in CASES if case.question == question for seed in seeds}
+
+
+@pytest.mark.parametrize("question, name", [(q, n) for q, impls in CORRECT.items() for n in impls])
+def test_a_correct_implementation_gets_full_marks(question, name, tmp_path):
+    verdicts = results(question, module_with(question, CORRECT[question][name], tmp_path))
+    failed = {key: v.message[:300] for key, v in verdicts.items() if not v.passed}
+    assert not failed, failed
+
+
+@pytest.mark.parametrize("question, name", [(q, n) for q, impls in WRONG.items() for n in impls])
+def test_a_wrong_implementation_loses_its_points(question, name, tmp_path):
+    verdicts = results(question, module_with(question, WRONG[question][name], tmp_path))
+    public = [v for (case_id, seed), v in verdicts.items() if seed is None and any(
+        c.id == case_id and c.public for c in CASES)]
+    assert public and not all(v.passed for v in public), "the notebook's check would not catch it"
+    assert not all(v.passed for v in verdicts.values())
+
+
+def test_every_exercise_has_alternatives_both_ways():
+    assert set(CORRECT) == set(WRONG) == set(QUESTIONS)
