@@ -25,8 +25,6 @@ weights, so every code path runs offline (``COURSE_OFFLINE=1``); its masks carry
 from __future__ import annotations
 
 import functools
-import threading
-import time
 from dataclasses import dataclass
 
 import cv2
@@ -34,6 +32,7 @@ import numpy as np
 import torch
 
 from course.dinov3 import model_device, model_patch_size, patch_features
+from course.measure import measure
 from course.palette import davis_palette
 from course.paths import hf_hub_dir, offline
 from course.tracking import preprocess_frame
@@ -620,57 +619,6 @@ def format_comparison(rows: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------- time and memory
-
-
-class _PeakSampler:
-    """Samples this process's resident memory (psutil) in a thread until ``stop``; ``peak`` is the
-    largest sample, in bytes."""
-
-    def __init__(self, interval: float = 0.002):
-        import psutil
-
-        self.process, self.interval = psutil.Process(), interval
-        self.peak = self.process.memory_info().rss
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.done.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self.done.wait(self.interval)
-
-    def stop(self) -> int:
-        self.done.set()
-        self.thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-        return self.peak
-
-
-def measure(function, device="cpu"):
-    """Run ``function()``; returns (its result, seconds, peak memory in bytes above the start).
-
-    CUDA: ``torch.cuda.max_memory_allocated`` (reset first) minus what was allocated before.
-    CPU: this process's resident memory, sampled every 2 ms (psutil), minus its size before.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        start = time.perf_counter()
-        result = function()
-        torch.cuda.synchronize(device)
-        return result, time.perf_counter() - start, torch.cuda.max_memory_allocated(device) - base
-    sampler = _PeakSampler()
-    base = sampler.peak
-    start = time.perf_counter()
-    try:
-        result = function()
-    finally:
-        seconds = time.perf_counter() - start
-        peak = sampler.stop()
-    return result, seconds, peak - base
 
 
 # ----------------------------------------------------------------------------- pictures and picks

@@ -12,10 +12,11 @@ from course import automask
 from course.automask import (GeneratorConfig, ImageResult, ProposalConfig, best_overlaps, cluster_patches,
                              comparison_rows, connected_pieces, coverage, covering_boxes, decode_boxes,
                              drop_small_regions, format_comparison, generate_masks, iou_matrix,
-                             masks_to_id_mask, matched_overlaps, measure, object_masks, propose_boxes,
+                             masks_to_id_mask, matched_overlaps, object_masks, propose_boxes,
                              redundancy, reduce_features, rescale_boxes, safe_points_per_batch, score_method,
                              segment_boxes, sam2_image_embeddings, top_masks)
 from course.dinov3 import tiny_dinov3
+from course.measure import measure
 from course.paths import hf_hub_dir
 
 
