@@ -8,6 +8,7 @@ DATASETS_DIR="${DATASETS_DIR:-$KIT_DIR/datasets}"
 COCO_SELECTION="${COCO_SELECTION:-$KIT_DIR/datasets/coco_selection.json}"
 PYTHON="${PYTHON:-python3}"
 KEEP_ZIPS="${KEEP_ZIPS:-0}"
+PROGRESS_SECONDS="${PROGRESS_SECONDS:-10}"  # seconds between progress lines when output is not a terminal
 COCO_IDS=""  # filled from $COCO_SELECTION by get_coco
 
 COCO_IMAGES_URL="http://images.cocodataset.org/val2017"
@@ -36,8 +37,12 @@ What is already present and verified is skipped; an interrupted download resumes
 file when run again. Sizes are compared with the server's Content-Length, zip archives are tested
 before use. Needs curl (or wget), unzip and python3.
 
+Progress: in a terminal, curl draws its progress bar. Otherwise (a Colab cell, a log file) every
+line is a whole line: the large downloads and the DAVIS unzip print a progress line every
+\$PROGRESS_SECONDS seconds (default 10) and every 2000 files.
+
 Environment: DATASETS_DIR (where to put the data), KEEP_ZIPS=1 (keep the downloaded zips),
-PYTHON (python interpreter, default python3).
+PYTHON (python interpreter, default python3), PROGRESS_SECONDS.
 
 Credits: $COCO_CREDIT
          $DAVIS_CREDIT
@@ -102,6 +107,57 @@ remote_size() {
   tr -d '\r' <<<"$headers" | awk 'tolower($1) == "content-length:" { size = $2 } END { print size }'
 }
 
+megabytes() {  # bytes -> "12.3 MB"
+  awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1048576 }'
+}
+
+# While process PID runs, print a line with the size of FILE every $PROGRESS_SECONDS seconds.
+report_progress() {  # pid file expected_bytes
+  local pid="$1" file="$2" expected="$3" last="$SECONDS" size
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 0.2
+    if (( SECONDS - last >= PROGRESS_SECONDS )); then
+      last="$SECONDS"
+      size="$(file_size "$file")"
+      if [[ -n "$expected" && "$expected" -gt 0 ]]; then
+        echo "  $(basename "$file"): $(megabytes "$size") of $(megabytes "$expected") ($((100 * size / expected))%)"
+      else
+        echo "  $(basename "$file"): $(megabytes "$size") so far"
+      fi
+    fi
+  done
+}
+
+# Download URL into PART (resuming it); the downloader's exit status is returned. Outside a
+# terminal the downloader runs silently in the background and report_progress prints whole lines.
+download() {  # url part expected_bytes quiet
+  local url="$1" part="$2" expected="$3" quiet="$4" pid status=0
+  local curl_options=(-fL --retry 3 --retry-delay 2 --connect-timeout 30 -C - -o "$part")
+  if [[ "$(downloader)" == curl ]]; then
+    if [[ -z "$quiet" && -t 1 ]]; then
+      curl "${curl_options[@]}" --progress-bar "$url" || status=$?
+      return "$status"
+    fi
+    curl "${curl_options[@]}" -sS "$url" &
+  else
+    if [[ -z "$quiet" && -t 1 ]]; then
+      wget -c --timeout=30 --tries=3 -O "$part" "$url" || status=$?
+      return "$status"
+    fi
+    wget -c --timeout=30 --tries=3 -q -O "$part" "$url" &
+  fi
+  pid=$!
+  [[ -n "$quiet" ]] || report_progress "$pid" "$part" "$expected"
+  wait "$pid" || status=$?
+  return "$status"
+}
+
+# Unzip ZIP into DIR, printing a line every 2000 files (unzip -q would be silent for minutes).
+unzip_with_progress() {  # zip dir
+  unzip -o "$1" -d "$2" | awk '/^ *(inflating|extracting):/ { n++; if (n % 2000 == 0) { printf "  unzipped %d files ...\n", n; fflush() } }
+    END { printf "  unzipped %d files\n", n }'
+}
+
 # fetch URL DEST [quiet]: download into DEST.part (resuming it), check the size, then move to DEST.
 fetch() {
   local url="$1" dest="$2" quiet="${3:-}" part="$2.part" expected status=0
@@ -114,15 +170,15 @@ fetch() {
     rm -f "$part"  # larger than the file on the server: not a prefix of it
   fi
   if [[ -z "$expected" || "$(file_size "$part")" != "$expected" ]]; then
-    [[ -n "$quiet" ]] || echo "  downloading $url (${expected:-unknown} bytes) -> $dest"
+    if [[ -z "$quiet" ]]; then
+      local size_text="unknown size"
+      [[ -z "$expected" ]] || size_text="$(megabytes "$expected")"
+      echo "  downloading $url ($size_text) -> $dest"
+    fi
+    download "$url" "$part" "$expected" "$quiet" || status=$?
     if [[ "$(downloader)" == curl ]]; then
-      local progress=(--progress-bar)
-      [[ -z "$quiet" ]] || progress=(-sS)
-      curl -fL --retry 3 --retry-delay 2 --connect-timeout 30 -C - "${progress[@]}" -o "$part" "$url" ||
-        status=$?
       [[ "$status" != 22 ]] || server_failure "$url" "curl exit 22"
     else
-      wget -c --timeout=30 --tries=3 ${quiet:+-q} -O "$part" "$url" || status=$?
       [[ "$status" != 8 ]] || server_failure "$url" "wget exit 8"
     fi
     [[ "$status" == 0 ]] || network_failure "$(host_of "$url")" "$url" "exit status $status (its message is above)"
@@ -299,7 +355,8 @@ get_davis() {
     die "$zip is corrupt (unzip -t failed) and was deleted; run this again"
   fi
   rm -rf "$unpack"
-  unzip -q "$zip" -d "$unpack" || die "could not unzip $zip (is the disk full?)"
+  echo "davis: unzipping into $DATASETS_DIR (about 12,000 files; minutes on Drive) ..."
+  unzip_with_progress "$zip" "$unpack" || die "could not unzip $zip (is the disk full?)"
   found="$(find "$unpack" -maxdepth 3 -type d -name JPEGImages | head -n 1)"
   [[ -n "$found" ]] || die "$zip holds no JPEGImages folder; is it DAVIS-2017-trainval-480p.zip?"
   mv "$(dirname "$found")" "$root"

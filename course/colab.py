@@ -7,15 +7,23 @@ the notebook to the repository; it fails with a clear message when the folder is
 kit on ``sys.path`` and then calls ``setup()``, which does the rest:
 
 - installs the modules the runtime lacks (Colab has torch and torchvision; it lacks open_clip,
-  mediapy, lovely-tensors and decord), with pip constrained so torch is never touched;
+  mediapy, lovely-tensors and decord) and upgrades those older than the kit's requirements, with
+  pip constrained so torch is never touched; a torch or torchvision below the kit's floor stops
+  the set-up with what to do (``version_problems``);
 - keeps every cache in the kit's folder (``cache/``; on Drive in Colab), so a restarted runtime
   downloads no model weights twice; datasets live in the kit's ``datasets/`` folder
   (``fetch_dataset`` runs ``get_datasets.sh``, which skips what is present);
 - turns on autoreload, so edits to ``course/clip_dino.py`` are picked up without a restart.
+
+Running the first cell again, or after "Restart session", is safe: nothing is installed twice and
+the kit is put on ``sys.path`` once. Long subprocesses (pip, ``get_datasets.sh``, git) run through
+``stream_command``, which prints their output line by line as it comes: in Colab the output of a
+subprocess that is not piped never reaches the cell.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib.metadata
 import importlib.util
 import os
@@ -25,7 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.paths import KIT_ROOT, datasets_dir, hf_hub_dir, offline, samples_dir, torch_hub_dir
+from course.paths import KIT_ROOT, cache_dir, datasets_dir, hf_hub_dir, offline, samples_dir, torch_hub_dir
 
 # The first cell of every notebook (tests/test_notebooks.py checks they all hold exactly this).
 SETUP_CELL = '''\
@@ -67,6 +75,11 @@ NOTEBOOK_MODULES = {
 # Installed packages pip must leave exactly as they are (Colab's CUDA builds).
 PINNED_DISTRIBUTIONS = ("torch", "torchvision")
 
+# Distributions whose installed version must satisfy the kit's requirements.txt line. Colab ships
+# several of them; an older one is upgraded by the set-up (the pinned ones stop it instead).
+CHECKED_DISTRIBUTIONS = ("torch", "torchvision", "transformers", "timm", "open_clip_torch",
+                         "mediapy", "lovely-tensors", "decord")
+
 
 @dataclass
 class KitSetup:
@@ -84,7 +97,7 @@ class KitSetup:
         mode = ("COURSE_OFFLINE=1: tiny local models and the shipped sample data (their numbers carry no meaning)"
                 if self.offline else "pretrained models and the full datasets")
         lines = [f"kit: {self.kit_root} ({where})", f"mode: {mode}", f"device: {self.device}",
-                 f"caches: {self.kit_root / 'cache'}, datasets: {datasets_dir()}"]
+                 f"caches: {cache_dir()}, datasets: {datasets_dir()}"]
         if self.installed:
             lines.append(f"installed: {', '.join(self.installed)}")
         return "\n".join(lines)
@@ -137,25 +150,97 @@ def pinned_constraints(distributions=PINNED_DISTRIBUTIONS) -> list[str]:
     return pins
 
 
+def stream_command(command: list[str], env: dict | None = None, cwd=None, keep: int = 40,
+                   skip: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run ``command``, printing its output (stdout and stderr merged) line by line as it comes.
+
+    In Colab, the output of a subprocess that is not piped never reaches the cell; this one is
+    piped and re-printed, so a long download or install shows its progress. Returns a
+    CompletedProcess whose ``stdout`` holds the last ``keep`` lines (for error messages). Lines
+    starting with one of ``skip`` are not printed (they are kept).
+    """
+    tail = collections.deque(maxlen=keep)
+    env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}  # Python children: lines as they come
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          env=env, cwd=cwd, text=True, errors="replace", bufsize=1) as process:
+        for line in process.stdout:  # universal newlines: "\r" progress updates become lines
+            tail.append(line.rstrip("\n"))
+            if not line.startswith(skip):
+                print(line, end="" if line.endswith("\n") else "\n", flush=True)
+        returncode = process.wait()
+    return subprocess.CompletedProcess(command, returncode, stdout="\n".join(tail), stderr="")
+
+
+def failure_message(result: subprocess.CompletedProcess, lines: int = 15) -> str:
+    """The last ``lines`` lines a failed command printed, indented, or a note that it printed none."""
+    text = "\n".join(part for part in (result.stdout, result.stderr) if part).strip()
+    if not text:
+        return "  (it printed nothing)"
+    return "\n".join("  " + line for line in text.splitlines()[-lines:])
+
+
 def pip_command(requirements: list[str], constraints_file: Path) -> list[str]:
     """The pip call that installs ``requirements`` without touching the pinned packages."""
-    return [sys.executable, "-m", "pip", "install", "--quiet", "--constraint", str(constraints_file), *requirements]
+    return [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "--constraint", str(constraints_file),
+            *requirements]
 
 
-def install_missing(modules=NOTEBOOK_MODULES, run=subprocess.run) -> list[str]:
-    """pip-install the requirements of the modules this runtime lacks; return them.
+def installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def version_problems(distributions=CHECKED_DISTRIBUTIONS, version=None,
+                     requirements_file: Path | None = None) -> dict[str, str]:
+    """{distribution: its requirement} for each installed distribution older (or newer) than the
+    kit's requirements.txt allows. Distributions that are not installed are not listed (the
+    set-up installs them), nor are those requirements.txt does not constrain."""
+    from packaging.requirements import Requirement
+
+    version = version or installed_version
+    problems = {}
+    for name in distributions:
+        found, wanted = version(name), requirement_for(name, requirements_file)
+        if found is None or wanted == name:
+            continue
+        requirement = Requirement(wanted)
+        if not requirement.specifier.contains(found, prereleases=True):
+            problems[name] = wanted
+    return problems
+
+
+def pinned_floor_message(problems: dict[str, str], version=None) -> str:
+    """What to do when Colab's torch or torchvision is older than the kit needs."""
+    version = version or installed_version
+    found = ", ".join(f"{name} {version(name)} (the kit needs {wanted})" for name, wanted in problems.items())
+    return (f"This runtime has {found}. The set-up never changes torch or torchvision itself, since "
+            "Colab's builds match its CUDA drivers.\nWhat to do: Runtime > Change runtime type > pick the "
+            "latest runtime version, then Runtime > Disconnect and delete runtime, and run this cell "
+            f"again. Outside Colab: pip install {' '.join(repr(w) for w in problems.values())}.")
+
+
+def install_missing(modules=NOTEBOOK_MODULES, run=stream_command, version=None) -> list[str]:
+    """pip-install the requirements of the modules this runtime lacks, and upgrade the installed
+    distributions older than the kit's requirements (torch and torchvision excepted); return the
+    requirements installed.
 
     torch and torchvision are pinned to their installed versions (a constraints file), so a
-    dependency can never swap Colab's CUDA build for another one.
+    dependency can never swap Colab's CUDA build for another one. pip's output is streamed.
     """
     requirements = [requirement_for(modules[name]) for name in missing_modules(modules)]
+    outdated = version_problems(version=version)
+    upgrades = [wanted for name, wanted in outdated.items() if name not in PINNED_DISTRIBUTIONS]
+    requirements += [r for r in upgrades if r not in requirements]
     if not requirements:
         return []
-    print(f"installing what this runtime lacks: {', '.join(requirements)}")
+    print(f"installing what this runtime lacks or has too old: {', '.join(requirements)}")
     with tempfile.TemporaryDirectory() as tmp:
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("\n".join(pinned_constraints()) + "\n")
-        result = run(pip_command(requirements, constraints), capture_output=True, text=True)
+        result = run(pip_command(requirements, constraints), skip=("Requirement already satisfied",))
     if result.returncode != 0:
         raise RuntimeError(
             f"pip could not install {', '.join(requirements)} (exit status {result.returncode}).\n"
@@ -163,6 +248,16 @@ def install_missing(modules=NOTEBOOK_MODULES, run=subprocess.run) -> list[str]:
             "Check the runtime's network connection and run the set-up cell again.")
     importlib.invalidate_caches()  # make the new packages importable in this kernel
     return requirements
+
+
+def stale_imports(requirements: list[str], modules=NOTEBOOK_MODULES) -> list[str]:
+    """Modules this kernel imported before ``requirements`` upgraded them: the old versions stay
+    loaded until the runtime restarts."""
+    from packaging.requirements import Requirement
+
+    upgraded = {_normalise(Requirement(r).name) for r in requirements}
+    return [module for module, distribution in modules.items()
+            if _normalise(distribution) in upgraded and module in sys.modules]
 
 
 def use_kit_caches() -> dict[str, str]:
@@ -194,7 +289,8 @@ def setup(kit_root=None, install: bool = True, quiet: bool = False) -> KitSetup:
     Inputs:
     - kit_root: the folder the first cell located; it must be the one ``course`` was imported
       from (a stale copy elsewhere on ``sys.path`` would be graded instead of your code).
-    - install: pip-install the modules the runtime lacks.
+    - install: pip-install the modules the runtime lacks and upgrade those older than requirements.txt
+      allows (torch and torchvision are never changed: one too old stops the set-up with what to do).
     - quiet: print nothing.
     """
     kit_root = Path(kit_root or KIT_ROOT).resolve()
@@ -202,7 +298,17 @@ def setup(kit_root=None, install: bool = True, quiet: bool = False) -> KitSetup:
         raise RuntimeError(
             f"`course` was imported from {KIT_ROOT.parent}, not from the kit at {kit_root}. "
             "Restart the runtime (Runtime > Restart session) and run the first cell again.")
+    _keep_one_path_entry(kit_root)
+    pinned = version_problems(PINNED_DISTRIBUTIONS)  # pip never changes these: stop and say what to do
+    if pinned:
+        raise RuntimeError(pinned_floor_message(pinned))
     installed = install_missing() if install else []
+    stale = stale_imports(installed)
+    if stale:
+        raise RuntimeError(
+            f"Upgraded {', '.join(installed)}, but this kernel had already imported {', '.join(stale)}: "
+            "the old versions stay loaded. Restart the runtime (Runtime > Restart session) and run this "
+            "cell again; nothing will be installed twice.")
     use_kit_caches()
     enable_autoreload()
     import torch
@@ -214,10 +320,19 @@ def setup(kit_root=None, install: bool = True, quiet: bool = False) -> KitSetup:
     return result
 
 
-def fetch_dataset(name: str, run=subprocess.run) -> Path:
+def _keep_one_path_entry(kit_root: Path) -> None:
+    """The first cell puts the kit on ``sys.path`` each time it runs: keep one entry, first."""
+    entries = [p for p in sys.path if p and Path(p).resolve() == kit_root]
+    for entry in entries:
+        sys.path.remove(entry)
+    sys.path.insert(0, str(kit_root))
+
+
+def fetch_dataset(name: str, run=stream_command) -> Path:
     """Download a dataset with ``get_datasets.sh`` (it skips what is already present) and return
-    its folder in ``datasets/``. With ``COURSE_OFFLINE=1`` nothing is fetched, and the folder of
-    the shipped sample is returned instead.
+    its folder in ``datasets/``. The script's output (its progress lines, and its error message on
+    failure) is printed line by line as it comes. With ``COURSE_OFFLINE=1`` nothing is fetched,
+    and the folder of the shipped sample is returned instead.
 
     Inputs:
     - name: "coco" or "davis".
@@ -234,15 +349,63 @@ def fetch_dataset(name: str, run=subprocess.run) -> Path:
     env = {**os.environ, "DATASETS_DIR": str(datasets_dir()), "PYTHON": sys.executable}
     result = run(["bash", str(script), name], env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"`bash {script} {name}` failed (exit status {result.returncode}); its message is above.")
+        raise RuntimeError(f"`bash {script} {name}` failed (exit status {result.returncode}). It said:\n"
+                           f"{failure_message(result)}")
     return target
+
+
+def even_size(height: int, width: int, short_side: int | None = None) -> tuple[int, int]:
+    """(height, width) with both sides even (at least 2), the aspect ratio kept.
+
+    With ``short_side``, a larger frame is first scaled down so its short side is ``short_side``
+    (never up). Even sides matter: for an odd side mediapy encodes H.264 with 4:4:4 chroma, which
+    browsers do not play inline.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"frame size must be positive, got {height}x{width}")
+    scale = min(1.0, short_side / min(height, width)) if short_side else 1.0
+
+    def even(side: float) -> int:
+        return max(2, int(side) // 2 * 2)
+
+    return even(height * scale), even(width * scale)
+
+
+def even_frames(frames):
+    """[T, H, W, 3] frames cropped by at most one row and one column to even sides."""
+    height, width = even_size(*frames.shape[1:3])
+    return frames[:, :height, :width]  # [T, H', W', 3]
+
+
+def read_video(path, max_frames: int = 60, short_side: int = 480):
+    """Up to ``max_frames`` frames of a video file, evenly spaced, decoded at a reduced size.
+
+    decord decodes straight to ``even_size(height, width, short_side)`` (a 4K phone video at full
+    size would take gigabytes). Returns [T, H, W, 3] uint8 RGB with H and W even.
+    """
+    import decord
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no video at {path}; upload it to your Drive and set VIDEO_PATH to its path")
+    probe = decord.VideoReader(str(path))
+    num_frames, (height, width) = len(probe), probe[0].shape[:2]
+    del probe
+    if num_frames == 0:
+        raise ValueError(f"{path} holds no frames decord can read")
+    new_height, new_width = even_size(height, width, short_side)
+    reader = decord.VideoReader(str(path), height=new_height, width=new_width)
+    step = max(1, num_frames // max_frames)
+    return reader.get_batch(list(range(0, num_frames, step))[:max_frames]).asnumpy()  # [T, H, W, 3]
 
 
 def write_video(frames, path, fps: int = 12) -> Path:
     """Write [T, H, W, 3] uint8 RGB ``frames`` to the mp4 file ``path``; returns ``path``.
 
-    With ffmpeg (Colab has it) mediapy writes H.264, which browsers play inline. Without it,
-    OpenCV's bundled encoder writes MPEG-4, which they cannot.
+    With ffmpeg (Colab has it) mediapy writes H.264, which browsers play inline; frames with an
+    odd side lose their last row or column first (``even_frames``), since mediapy would otherwise
+    encode 4:4:4 chroma, which browsers do not play. Without ffmpeg, OpenCV's bundled encoder
+    writes MPEG-4, which they cannot play either.
     """
     import shutil
 
@@ -252,6 +415,7 @@ def write_video(frames, path, fps: int = 12) -> Path:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected [T, H, W, 3] uint8 RGB frames, got shape {frames.shape} and dtype {frames.dtype}")
+    frames = even_frames(frames)  # [T, H', W', 3]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if shutil.which("ffmpeg"):
@@ -270,7 +434,7 @@ def write_and_show_video(frames, path, fps: int = 12) -> Path:
     import numpy as np
 
     path = write_video(frames, path, fps)
-    frames = np.asarray(frames)
+    frames = even_frames(np.asarray(frames))  # [T, H', W', 3], as written
     if shutil.which("ffmpeg"):
         mediapy.show_video(frames, fps=fps)
     else:

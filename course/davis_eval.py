@@ -5,10 +5,17 @@ Semi-supervised protocol of ``davis2017-evaluation``:
   empty (empty union) scores 1.
 - F: contour accuracy, the F-measure of boundary pixels matched within a tolerance of
   ceil(0.008 * image diagonal) pixels (boundaries dilated with a disk).
+- Objects: void pixels (255) are set to background first, then the objects scored are
+  1..K, K the largest id of the first ground-truth frame, whether or not every id appears in it
+  (``davis2017/davis.py``, ``get_all_masks``). An object absent from a frame's ground truth and
+  prediction scores 1 there. A prediction holding an id above K is an error, as in the official
+  code; a missing id is an empty prediction.
 - Frames 1 .. T-2 are scored (the first is given, the last is left out); each statistic is a
   mean over frames per object, then a mean over objects: Mean, Recall (share of frames > 0.5),
   Decay (mean of the first quarter of frames minus that of the last quarter).
 - J&F mean = (J mean + F mean) / 2.
+
+Checked against davisvideochallenge/davis2017-evaluation at commit ac7c43f (2023-02-26).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import math
 
 import cv2
 import numpy as np
+
+VOID = 255  # DAVIS marks pixels it does not score with 255
 
 # DAVIS 2017 val, J&F mean (%), as reported. DINOv3 paper: 960 px short side, bilinear upsampling.
 PAPER_JF = {
@@ -97,19 +106,37 @@ def statistics(per_frame: np.ndarray) -> dict:
             "decay": float(bins[0].mean() - bins[3].mean())}
 
 
+def without_void(masks: np.ndarray) -> np.ndarray:
+    """Object-id masks with void pixels (255) set to background 0, as DAVIS does before scoring."""
+    masks = np.asarray(masks)
+    return np.where(masks == VOID, 0, masks).astype(masks.dtype)
+
+
+def scored_objects(first_gt: np.ndarray) -> list[int]:
+    """The objects DAVIS scores: 1..K, K the largest id of the first ground-truth frame [H, W]
+    after void (255) is set to background. Ids missing from that frame are scored too."""
+    return list(range(1, int(without_void(first_gt).max()) + 1))
+
+
 def evaluate_sequence(pred_masks: np.ndarray, gt_masks: np.ndarray, object_ids=None) -> dict:
     """Scores of one sequence per object: {object id: {"J": stats, "F": stats}}.
 
-    Inputs: predicted and true object-id masks [T, H, W] (T >= 3); ``object_ids`` defaults to the
-    ids in the first true frame (1..K, background 0 excluded). Frames 1..T-2 are scored.
+    Inputs: predicted and true object-id masks [T, H, W] (T >= 3). Void (255) in the ground
+    truth is background; ``object_ids`` defaults to ``scored_objects(gt_masks[0])``, the official
+    1..K. Frames 1..T-2 are scored. Raises ValueError when a scored prediction holds an id above
+    K (the official evaluation stops there too).
     """
-    pred_masks, gt_masks = np.asarray(pred_masks), np.asarray(gt_masks)
+    pred_masks, gt_masks = np.asarray(pred_masks), without_void(gt_masks)
     if pred_masks.shape != gt_masks.shape:
         raise ValueError(f"prediction {pred_masks.shape} and ground truth {gt_masks.shape} differ in shape")
     if len(gt_masks) < 3:
         raise ValueError(f"need at least 3 frames (frames 1..T-2 are scored), got {len(gt_masks)}")
     if object_ids is None:
-        object_ids = [int(i) for i in np.unique(gt_masks[0]) if i != 0]
+        object_ids = scored_objects(gt_masks[0])
+        highest = int(pred_masks[1:-1].max())
+        if highest > len(object_ids):
+            raise ValueError(f"the prediction holds object id {highest}, but the first ground-truth frame has "
+                             f"objects 1..{len(object_ids)}: predict ids 0..{len(object_ids)} only (0 = background)")
     pred, gt = pred_masks[1:-1], gt_masks[1:-1]
     return {k: {"J": statistics(region_similarity(pred == k, gt == k)),
                 "F": statistics(contour_accuracy(pred == k, gt == k))} for k in object_ids}
@@ -161,7 +188,8 @@ def track_davis_sequence(model, dataset, sequence, config=None, progress: bool =
     config = config if config is not None else TrackingConfig()
     name = dataset._sequence_name(sequence)
     frames, gt_masks = dataset.get_sample(name)  # [T, H, W, 3], [T, H, W]
-    pred = np.stack([step.mask for step in track(model, frames, gt_masks[0], config, progress=progress)])
+    first_mask = without_void(gt_masks[0])  # [H, W] ids 0..K
+    pred = np.stack([step.mask for step in track(model, frames, first_mask, config, progress=progress)])
     per_object = evaluate_sequence(pred, gt_masks)
     return pred, per_object, score_table(per_object, name)
 

@@ -6,6 +6,10 @@ the mounted Drive, so a restarted runtime finds both and downloads nothing twice
 ``COURSE_OFFLINE=1`` swaps the real pretrained models and datasets for small models built
 locally with the same classes and for data shipped in ``datasets/samples``. CI sets it; a student
 in Colab leaves it unset.
+
+``COURSE_CACHE_DIR`` and ``COURSE_DATASETS_DIR`` move ``cache/`` and ``datasets/`` elsewhere (the
+tests point them at temporary folders, so that what they write never mixes with real downloads).
+The shipped samples stay in the kit's ``datasets/samples``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ENV = "COURSE_OFFLINE"
+CACHE_ENV = "COURSE_CACHE_DIR"
+DATASETS_ENV = "COURSE_DATASETS_DIR"
 
 
 def offline() -> bool:
@@ -23,18 +29,22 @@ def offline() -> bool:
 
 
 def datasets_dir() -> Path:
-    """The kit's ``datasets/`` folder (``get_datasets.sh`` downloads into it)."""
-    return KIT_ROOT / "datasets"
+    """The kit's ``datasets/`` folder, or ``$COURSE_DATASETS_DIR`` when set (``get_datasets.sh``
+    downloads into it)."""
+    root = os.environ.get(DATASETS_ENV, "").strip()
+    return Path(root) if root else KIT_ROOT / "datasets"
 
 
 def samples_dir() -> Path:
     """Small data shipped with the kit (DAVIS frames with credit, see its README)."""
-    return datasets_dir() / "samples"
+    return KIT_ROOT / "datasets" / "samples"
 
 
 def cache_dir(name: str = "") -> Path:
-    """``cache/<name>`` in the kit's folder, created on demand: model weights live here."""
-    path = KIT_ROOT / "cache" / name
+    """``cache/<name>`` in the kit's folder (or in ``$COURSE_CACHE_DIR`` when set), created on
+    demand: model weights live here."""
+    root = os.environ.get(CACHE_ENV, "").strip()
+    path = (Path(root) if root else KIT_ROOT / "cache") / name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

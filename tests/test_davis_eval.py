@@ -1,4 +1,5 @@
-"""DAVIS J and F against values worked out by hand, and tracking a sequence in DAVIS layout."""
+"""DAVIS J and F against values worked out by hand, the objects the official evaluation scores, and
+tracking a sequence in DAVIS layout."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from PIL import Image
 
 from course.clip_dino import DavisDataset
 from course.davis_eval import (PAPER_JF, boundary_map, boundary_tolerance, contour_accuracy_frame,
-                               evaluate_davis, evaluate_sequence, format_table, region_similarity, statistics,
-                               summarize, track_davis_sequence)
+                               evaluate_davis, evaluate_sequence, format_table, region_similarity, scored_objects,
+                               statistics, summarize, track_davis_sequence, without_void)
 from course.dinov3 import tiny_dinov3
 from course.palette import davis_palette
 from course.synthetic import davis_like_clip
@@ -114,3 +115,66 @@ def test_paper_figures_are_there_for_every_dinov3_vit():
 
     assert set(HUB_MODELS) <= set(PAPER_JF)
     assert PAPER_JF["dinov3_vits16"] == 72.7
+
+
+# ---------------------------------------------------------------------------------------------
+# Which objects are scored: 1..K of the first ground-truth frame, void (255) set to background
+# (davis2017-evaluation, davis2017/davis.py get_all_masks and evaluation.py, commit ac7c43f)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_objects_are_one_to_the_largest_id_of_the_first_frame_after_void():
+    first = np.zeros((8, 8), np.uint8)
+    first[0:3, 0:3], first[5:8, 5:8] = 2, 255  # object 1 absent, a void region
+    assert scored_objects(first) == [1, 2]
+    assert scored_objects(np.where(first == 2, 0, first)) == []  # only void: nothing to score
+    np.testing.assert_array_equal(without_void(first), np.where(first == 255, 0, first))
+
+
+def test_a_missing_id_is_scored_and_void_is_background():
+    """First frame holds ids {0, 2, 255}: DAVIS scores objects 1 and 2, and void is background."""
+    gt = np.zeros((5, 20, 20), np.uint8)
+    gt[:, 4:9, 4:9] = 2
+    gt[0, 12:16, 12:16] = 255  # void in the first frame
+    gt[1:, 12:16, 12:16] = 1  # object 1 appears from frame 1 on
+    pred = gt.copy()
+    pred[0] = np.where(gt[0] == 255, 0, gt[0])
+    pred[1:][gt[1:] == 1] = 0  # the tracker never finds object 1
+    scores = evaluate_sequence(pred, gt)
+    assert sorted(scores) == [1, 2]
+    assert scores[2]["J"]["mean"] == 1 and scores[2]["F"]["mean"] == 1
+    assert scores[1]["J"]["mean"] == 0 and scores[1]["F"]["mean"] == 0
+    assert summarize(scores)["J&F-Mean"] == pytest.approx(0.5)  # the distinct-ids rule gave (0 + 1) / 2 over {2, 255}
+
+
+def test_an_object_absent_everywhere_scores_one_as_davis_does():
+    gt = np.zeros((4, 20, 20), np.uint8)
+    gt[:, 2:8, 2:8] = 3  # ids 1 and 2 never appear, but 1..3 are scored
+    pred = gt.copy()
+    pred[1:3, 2:8, 2:5] = 0  # half of object 3 missed in the scored frames
+    scores = evaluate_sequence(pred, gt)
+    assert sorted(scores) == [1, 2, 3]
+    for k in (1, 2):  # empty in ground truth and prediction: J = F = 1
+        assert scores[k]["J"]["mean"] == 1 and scores[k]["F"]["mean"] == 1
+    assert scores[3]["J"]["mean"] == pytest.approx(0.5)
+
+
+def test_a_predicted_id_above_the_scored_objects_is_an_error():
+    gt = np.zeros((3, 10, 10), np.uint8)
+    gt[:, 2:5, 2:5] = 1
+    pred = gt.copy()
+    pred[1, 6:8, 6:8] = 2
+    with pytest.raises(ValueError, match="objects 1..1"):
+        evaluate_sequence(pred, gt)
+
+
+def test_tracking_starts_from_the_first_mask_without_void(tmp_path):
+    frames, masks = davis_like_clip(num_frames=4, height=48, width=64, seed=5)
+    masks = masks.copy()
+    masks[0, :4, :4] = 255  # a void corner in the first annotation
+    write_davis(tmp_path, "void", frames, masks)
+    dataset = DavisDataset(root=tmp_path)
+    pred, per_object, _ = track_davis_sequence(tiny_dinov3(), dataset, "void",
+                                               TrackingConfig(short_side=32, neighborhood_size=2), progress=False)
+    assert int(pred.max()) <= 2  # ids 0..2: void was not tracked as an object 255
+    assert sorted(per_object) == [1, 2]

@@ -1,9 +1,10 @@
-"""get_datasets.sh, the COCO loader and the shipped samples, offline.
+"""get_datasets.sh, ``course.colab.fetch_dataset``, the COCO loader and the shipped samples, offline.
 
 The script runs with fake ``curl``/``wget`` first on PATH: one that records its calls and fails
 like a DNS failure (proves nothing is fetched, checks the offline message), and one that serves
 files from a temporary folder laid out as ``<host>/<path>`` (runs the whole download path on
-small generated data: resume, size check, caption extraction, unzip).
+small generated data: resume, size check, caption extraction, unzip; with ``FAKE_SLOW_SECONDS``
+it takes that long, so that progress lines appear).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from course import coco
+from course import coco, colab, paths
 from course.clip_dino import DavisDataset
 from course.paths import KIT_ROOT, samples_dir
 
@@ -41,7 +44,7 @@ exit 6
 # Serves <FAKE_WEB_ROOT>/<host>/<path> for the curl options get_datasets.sh uses:
 # a HEAD request (-I in a short-option group) or a download to -o PATH, resumed with -C -.
 SERVING_CURL = """#!{python}
-import os, sys
+import os, sys, time
 from pathlib import Path
 args = sys.argv[1:]
 with open(os.environ["FAKE_CALLS"], "a") as log:
@@ -57,8 +60,13 @@ if any(a.startswith("-") and not a.startswith("--") and "I" in a for a in args):
     sys.exit(0)
 out = Path(args[args.index("-o") + 1])
 start = out.stat().st_size if "-C" in args and out.exists() else 0
+slow = float(os.environ.get("FAKE_SLOW_SECONDS") or 0)
 with open(out, "ab" if start else "wb") as handle:
-    handle.write(data[start:])
+    middle = start + (len(data) - start) // 2
+    handle.write(data[start:middle])
+    handle.flush()
+    time.sleep(slow)  # half the file is there meanwhile
+    handle.write(data[middle:])
 """
 
 
@@ -356,6 +364,69 @@ def test_davis_download_unzips_into_davis_layout(env):
     assert frames.shape == (2, 16, 24, 3) and set(np.unique(masks)) == {0, 1, 2}
     again = run_script(env, "davis")
     assert again.returncode == 0 and "already present" in again.stdout
+
+
+def test_large_downloads_and_the_unzip_print_whole_progress_lines(env):
+    """Outside a terminal (a Colab cell, a log), progress comes as whole lines, never as "\\r" bars."""
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    serving_curl(env)
+    env.update(FAKE_SLOW_SECONDS="2.5", PROGRESS_SECONDS="1")
+    result = run_script(env, "davis")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout + result.stderr
+    assert re.search(r"DAVIS-2017-trainval-480p\.zip\.part: [\d.]+ MB of [\d.]+ MB \(\d+%\)", result.stdout), result.stdout
+    files = sum(1 for info in zipfile.ZipFile(Path(env["FAKE_WEB_ROOT"]) / DAVIS_HOST / DAVIS_PATH).infolist()
+                if not info.is_dir())
+    assert f"unzipped {files} files" in result.stdout
+
+
+def course_fetch_env(env, monkeypatch) -> Path:
+    """What fetch_dataset needs to run get_datasets.sh against the fakes: the real path
+    (COURSE_OFFLINE=0), the datasets folder in tmp, the fake downloaders first on PATH."""
+    monkeypatch.setenv(paths.OFFLINE_ENV, "0")
+    monkeypatch.setenv(paths.DATASETS_ENV, env["DATASETS_DIR"])
+    for name in ("PATH", "FAKE_CALLS", "FAKE_WEB_ROOT", "PROGRESS_SECONDS", "FAKE_SLOW_SECONDS"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    return Path(env["DATASETS_DIR"])
+
+
+def test_fetch_dataset_streams_the_scripts_progress_into_the_cell(env, monkeypatch, capsys):
+    """In Colab, only what goes through sys.stdout reaches the cell: the script's lines must."""
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    serving_curl(env)
+    env.update(FAKE_SLOW_SECONDS="2.5", PROGRESS_SECONDS="1")
+    datasets = course_fetch_env(env, monkeypatch)
+    assert colab.fetch_dataset("davis") == datasets / "DAVIS"
+    out = capsys.readouterr().out
+    for line in ("davis: fetching DAVIS 2017", "  downloading https://", "davis: unzipping", "unzipped", "davis: done"):
+        assert line in out, out
+    assert re.search(r"\.zip\.part: [\d.]+ MB of [\d.]+ MB", out), out
+
+
+def test_fetch_dataset_failure_shows_the_scripts_message(env, monkeypatch, capsys):
+    offline_downloaders(env)
+    course_fetch_env(env, monkeypatch)
+    with pytest.raises(RuntimeError, match="cannot reach images.cocodataset.org") as failure:
+        colab.fetch_dataset("coco")
+    assert "check the network connection" in str(failure.value) and "exit status 1" in str(failure.value)
+    assert "cannot reach images.cocodataset.org" in capsys.readouterr().out  # streamed as it happened
+
+
+def test_stream_command_prints_each_line_as_it_comes(monkeypatch):
+    printed = []
+
+    class Clock(io.StringIO):
+        def write(self, text):
+            printed.append((time.monotonic(), text))
+            return len(text)
+
+    monkeypatch.setattr(sys, "stdout", Clock())
+    result = colab.stream_command(["bash", "-c", "echo first; sleep 1.5; echo second >&2; exit 3"])
+    lines = [(t, text) for t, text in printed if text.strip()]
+    assert [text.strip() for _, text in lines] == ["first", "second"]
+    assert lines[1][0] - lines[0][0] > 1  # "first" was shown before the command ended
+    assert result.returncode == 3 and result.stdout.splitlines() == ["first", "second"]
 
 
 def test_davis_never_overwrites_a_folder_it_did_not_finish(env):
