@@ -60,7 +60,8 @@ from course.colab import setup
 setup(kit)'''
 
 # Modules the notebooks import -> the pip requirement that provides them. torch, torchvision,
-# numpy, matplotlib, scikit-learn, opencv, tqdm and transformers ship with Colab.
+# numpy, matplotlib, scikit-learn, scipy, opencv, tqdm and transformers ship with Colab; fpdf2
+# (the collector's PDF) does not.
 NOTEBOOK_MODULES = {
     "open_clip": "open_clip_torch",
     "mediapy": "mediapy",
@@ -70,6 +71,9 @@ NOTEBOOK_MODULES = {
     "sklearn": "scikit-learn",
     "cv2": "opencv-python-headless",
     "transformers": "transformers",
+    "scipy": "scipy",
+    "fpdf": "fpdf2",
+    "markdown_it": "markdown-it-py",
 }
 
 # Installed packages pip must leave exactly as they are (Colab's CUDA builds).

@@ -49,6 +49,14 @@ def cache_dir(name: str = "") -> Path:
     return path
 
 
+def outputs_dir(name: str = "") -> Path:
+    """``outputs/<name>`` in the kit's folder, created on demand: the videos and pictures the
+    notebooks make (on Drive in Colab, so they can be downloaded)."""
+    path = KIT_ROOT / "outputs" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 # One place for each library's downloads, whether or not ``colab.setup`` set TORCH_HOME and
 # HF_HOME (to cache/torch and cache/huggingface): these are the folders those variables imply.
 def torch_hub_dir() -> Path:

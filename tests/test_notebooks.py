@@ -15,12 +15,13 @@ import nbformat
 import numpy as np
 import pytest
 
+from course import assignment as config
 from course import colab, paths
-from course.grading import config
+from course.collect import NOTEBOOKS as COLLECTED
 from course.paths import KIT_ROOT, samples_dir
 
 NOTEBOOKS = sorted((KIT_ROOT / "notebooks").glob("*.ipynb"))
-GRADED_NOTEBOOKS = {"clip.ipynb", "dino.ipynb"}
+GRADED_NOTEBOOKS = {Path(p).name for p in COLLECTED}  # every notebook holds student work
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
 
@@ -68,8 +69,8 @@ def kit_definitions() -> set[str]:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_the_graded_notebooks_exist():
-    assert GRADED_NOTEBOOKS <= {path.name for path in NOTEBOOKS}
+def test_the_collector_collects_every_notebook():
+    assert GRADED_NOTEBOOKS == {path.name for path in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -107,11 +108,53 @@ def test_only_checked_cells_store_outputs(path):
             assert not cell.outputs, f"{path.name} code cell {index} stores outputs: clear them"
 
 
-def test_clip_checks_the_seed_similarity_table():
-    assert checked_output("clip.ipynb") == [f"relative error < {config.REL_ERROR_MAX:g}: True"]
+EXERCISE = re.compile(r"\*\*Exercise (\d+): `(\w+)`\*\* \((\d+) points, `course/(\w+)\.py`\)")
+
+
+def exercises() -> dict[str, tuple[str, int, int, str]]:
+    """question -> (notebook, cell index, points, module) of every exercise announcement."""
+    found = {}
+    for path in NOTEBOOKS:
+        for index, cell in enumerate(read(path).cells):
+            for number, question, points, module in EXERCISE.findall(cell.source) if cell.cell_type == "markdown" else []:
+                assert question not in found, f"{question} is announced twice"
+                found[question] = (path.name, index, int(points), module)
+    return found
+
+
+def test_every_graded_exercise_is_announced_once_with_its_points_and_module():
+    found = exercises()
+    assert set(found) == set(config.QUESTIONS)
+    for question, (_, _, points, module) in found.items():
+        assert (module, points) == config.QUESTIONS[question], question
+
+
+def test_a_check_cell_follows_every_exercise_before_the_code_that_uses_it():
+    for question, (name, index, _, _) in exercises().items():
+        cells = read(KIT_ROOT / "notebooks" / name).cells
+        following = next(c for c in cells[index + 1:] if c.cell_type == "code")
+        assert following.source.strip().splitlines()[-1] == f'check("{question}")', (name, question, following.source)
+        users = [i for i, c in enumerate(cells[:index]) if c.cell_type == "code"
+                 and re.search(rf"\b{question}\b", c.source) and "import" not in c.source.split(question)[0][-40:]]
+        assert not users, f"{name}: cells {users} use {question} before it is announced"
+
+
+def test_notebooks_state_the_seed_tolerance_as_the_config():
     prose = " ".join(markdown(KIT_ROOT / "notebooks" / "clip.ipynb"))
     stated = re.findall(r"relative error must be below (\d+(?:\.\d+)?e-\d+)", prose)
     assert [float(value) for value in stated] == [config.REL_ERROR_MAX]
+
+
+def test_the_points_tables_of_the_notebooks_are_the_config():
+    rows = 0
+    for path in NOTEBOOKS:
+        for line in "\n".join(markdown(path)).splitlines():
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            named = re.search(r"`(\w+)`", cells[0]) if line.startswith("|") else None
+            if named and named[1] in config.POINTS:
+                assert int(cells[-1]) == config.POINTS[named[1]], (path.name, line)
+                rows += 1
+    assert rows == len(config.POINTS)
 
 
 def test_dino_checks_patch_token_shapes():
@@ -241,35 +284,6 @@ def test_the_kit_caches_live_in_the_kit_folder(monkeypatch):
     assert Path(variables["HF_HOME"]) / "hub" == paths.hf_hub_dir()
 
 
-def test_the_real_loaders_download_into_the_kit_caches(monkeypatch):
-    import open_clip
-    import torch
-    import transformers
-
-    from course import dinov3, models
-
-    seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def record(name, folder):
-        seen[name] = Path(folder)
-        raise Stop
-
-    monkeypatch.setattr(open_clip, "create_model_and_transforms",
-                        lambda *args, cache_dir, **kwargs: record("open_clip", cache_dir))
-    monkeypatch.setattr(torch.hub, "load", lambda *args, **kwargs: record("torch.hub", torch.hub.get_dir()))
-    monkeypatch.setattr(transformers.DINOv3ViTModel, "from_pretrained",
-                        lambda *args, cache_dir, **kwargs: record("transformers", cache_dir))
-    for load in (lambda: models.load_clip("cpu", tiny=False), lambda: models.load_dino("cpu", tiny=False),
-                 dinov3.load_dinov3_transformers):
-        with pytest.raises(Stop):
-            load()
-    assert seen == {"open_clip": paths.hf_hub_dir(), "torch.hub": paths.torch_hub_dir(),
-                    "transformers": paths.hf_hub_dir()}
-
-
 def test_setup_refuses_a_kit_other_than_the_imported_one(tmp_path):
     with pytest.raises(RuntimeError, match="Restart the runtime"):
         colab.setup(tmp_path, install=False, quiet=True)
@@ -336,12 +350,14 @@ def test_write_video_is_readable_by_decord(tmp_path, monkeypatch):
 # The student release: its notebooks stop at the first stub, naming it
 # ----------------------------------------------------------------------------------------------
 
-FIRST_STUB = {"clip.ipynb": "get_similarity_no_loop", "dino.ipynb": "DavisDataset.get_sample"}
+FIRST_STUB = {"clip.ipynb": "get_similarity_no_loop", "dino.ipynb": "DavisDataset.get_sample",
+              "dinov3_tracking.ipynb": "DavisDataset.get_sample"}
 
 
 @pytest.fixture(scope="module")
 def student_kit(tmp_path_factory):
-    release = pytest.importorskip("course.release")
+    from instructor import release
+
     student_dir = tmp_path_factory.mktemp("dist") / "student"
     release.build_student(KIT_ROOT, student_dir, allow_missing=True)
     return student_dir

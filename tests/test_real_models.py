@@ -621,3 +621,31 @@ def test_the_dinov3_clone_is_pinned_to_a_commit(tmp_path, monkeypatch, capsys):
     assert git("rev-parse", "HEAD", cwd=repo) == pinned
     with pytest.raises(RuntimeError, match="git checkout .* failed"):
         dinov3.clone_dinov3(repo, commit="0" * 40)
+
+
+# --------------------------------------------------------------------------------------------
+# SAM2 through transformers: facebook/sam2.1-hiera-tiny
+# --------------------------------------------------------------------------------------------
+
+
+def test_sam2_loads_through_transformers_offline(offline_kit):
+    """The automatic-mask notebook's ``load_sam2()``: SAM2.1 hiera-tiny at full size (its published
+    sizes, ``course.automask.HIERA_TINY``), random weights, saved with its processor where
+    ``from_pretrained`` downloads them; one box gives one mask in the image's own pixels."""
+    from course import automask
+
+    model, processor = automask.random_sam2(automask.HIERA_TINY, seed=4)
+    randomized(model, seed=4)
+
+    def fill(snapshot):
+        model.save_pretrained(snapshot)
+        processor.save_pretrained(snapshot)
+
+    write_hf_snapshot(automask.DEFAULT_SAM2, fill=fill)
+    loaded, loaded_processor = automask.load_sam2(device="cpu")  # notebooks/dinov3_sam2_automask.ipynb
+    assert type(loaded).__name__ == "Sam2Model" and same_weights(loaded, model)
+    image_model, _ = automask.sam2_parameter_counts(automask.HIERA_TINY)
+    assert sum(p.numel() for p in loaded.parameters()) == image_model
+    frame = np.random.default_rng(0).integers(0, 256, (*DAVIS_FRAME, 3), dtype=np.uint8)
+    masks, scores = automask.segment_boxes(loaded, loaded_processor, frame, np.array([[100, 50, 400, 300]]))
+    assert masks.shape == (1, *DAVIS_FRAME) and masks.dtype == bool and scores.shape == (1,)
