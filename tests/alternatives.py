@@ -163,6 +163,29 @@ class DavisDataset(DavisDataset):
             return torch.cat([dino_model.get_intermediate_layers(x[s:s + batch_size].to(device), n=1)[0][:, 1:]
                               for s in range(0, len(x), batch_size)])
 """,
+    "torch-nearest-frames": """
+class DavisDataset(DavisDataset):
+    def process_frames(self, frames, dino_model, device, batch_size=8):
+        x = torch.as_tensor(np.asarray(frames)).permute(0, 3, 1, 2).float() / 255
+        x = F.interpolate(x, size=(self.image_size, self.image_size), mode="nearest")
+        x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+        with torch.no_grad():
+            return torch.cat([dino_model.get_intermediate_layers(x[s:s + batch_size].to(device), n=1)[0][:, 1:]
+                              for s in range(0, len(x), batch_size)])
+""",
+    "opencv-default-and-pil-default-resize": """
+class DavisDataset(DavisDataset):
+    def process_frames(self, frames, dino_model, device, batch_size=8):
+        import cv2
+        half = len(frames) // 2  # cv2's default (bilinear, no antialiasing), then PIL's default (bicubic)
+        resized = [cv2.resize(f, (self.image_size, self.image_size)) for f in frames[:half]]
+        resized += [np.asarray(Image.fromarray(f).resize((self.image_size, self.image_size))) for f in frames[half:]]
+        x = torch.as_tensor(np.stack(resized)).permute(0, 3, 1, 2).float() / 255
+        x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+        with torch.no_grad():
+            return torch.cat([dino_model.get_intermediate_layers(x[s:s + 1].to(device), n=1)[0][:, 1:]
+                              for s in range(0, len(x))])
+""",
     "torch-nearest-masks": """
 class DavisDataset(DavisDataset):
     def process_masks(self, masks, device):

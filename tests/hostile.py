@@ -47,7 +47,9 @@ class Attack:
     refused: bool = False  # the whole submission is refused (score 0, a message says why)
     words: str = ""  # must appear in every lost case's output
     sandboxed_only: bool = False  # needs bwrap's namespaces (network, hidden files)
+    needs_cgroups: bool = False  # the memory limit must see shared memory: only a cgroup does
     timeout_scale: float = 1.0
+    options: tuple = ()  # more options of the grade command (e.g. a memory limit, a time budget)
 
     def build(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,25 @@ def only_clip_dino(folder: Path) -> None:
     honest_files(folder, skip=("label_propagation",))
 
 
+def zip_bombs(folder: Path) -> None:
+    """clip_dino.py, and ten small zips that unpack to 64 MiB of zeros each (no graded module in them)."""
+    honest_files(folder, skip=("label_propagation",))
+    for index in range(10):
+        with zipfile.ZipFile(folder / f"notes{index}.zip", "w", zipfile.ZIP_BZIP2) as archive:
+            archive.writestr("zeros.bin", bytes(64 * 2 ** 20))
+
+
+def corrupt_member(folder: Path) -> None:
+    """clip_dino.py, and label_propagation.py inside a zip whose compressed data is broken."""
+    honest_files(folder, skip=("label_propagation",))
+    with zipfile.ZipFile(folder / "submission.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("course/label_propagation.py", reference("label_propagation"))
+    data = bytearray((folder / "submission.zip").read_bytes())
+    start = data.index(b"label_propagation.py") + len("label_propagation.py")  # the local header's name
+    data[start + 40:start + 400] = bytes(360)  # zeros over the deflate stream
+    (folder / "submission.zip").write_bytes(bytes(data))
+
+
 def not_utf8(folder: Path) -> None:
     honest_files(folder, skip=("label_propagation",))
     (folder / "label_propagation.py").write_bytes(b"\xff\xfe def broken(\n")
@@ -139,7 +160,7 @@ _runner.run_case = lambda case_dir: {"ok": True, "outputs": {"ious": [], "masks"
 FORGE_FD = """
 import json as _json, os as _os, sys as _sys
 _forged = {"ok": True, "outputs": {"ious": [0.5] * 6, "masks": [], "outs": []}}
-for _fd in range(3, 64):
+for _fd in range(3, 64):  # the runner's output is one of them
     try:
         _os.ftruncate(_fd, 0)
         _os.lseek(_fd, 0, 0)
@@ -353,11 +374,12 @@ def compute_iou(pred, gt, num_classes):
 
 DEEP_FORGED = """
 def make_neighborhood_mask(h, w, size, shape):
-    import os
+    import os, sys
     data = b'{"ok": true, "outputs": {"masks": ' + b"[" * 200_000 + b"]" * 200_000 + b"}}"
-    os.ftruncate(3, 0)
-    os.lseek(3, 0, 0)
-    os.write(3, data)
+    fd = int(sys.argv[-1])  # the runner's output: its last argument
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, 0)
+    os.write(fd, data)
     os._exit(0)
 """
 
@@ -452,6 +474,73 @@ def compute_iou(pred, gt, num_classes):
     return mean_iou(pred, gt, num_classes)
 """
 
+READ_METADATA = """
+def compute_iou(pred, gt, num_classes):
+    import json, os, re
+    for path in ["/autograder/submission_metadata.json", "../submission_metadata.json",
+                 "../../submission_metadata.json", os.path.expanduser("~/../submission_metadata.json")]:
+        try:
+            text = open(path).read()
+        except OSError:
+            continue
+        found = re.findall(r"expected ([0-9.]+)", text)
+        if found:
+            return float(found[0])
+    return -1.0
+"""
+
+MEMFD = """
+def make_neighborhood_mask(h, w, size, shape):
+    import os
+    files = [os.memfd_create(f"hoard{i}") for i in range(8)]
+    for fd in files:  # 8 x 256 MiB of shared memory, never mapped: not in the resident memory
+        for _ in range(16):
+            os.write(fd, b"1" * 2 ** 24)
+    return _reference_mask(h, w, size, shape)
+"""
+
+SYSV = """
+def make_neighborhood_mask(h, w, size, shape):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    for _ in range(4):  # SysV shared memory and a message queue: they outlive processes
+        segment = libc.shmget(0, 16 * 2 ** 20, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+        if segment >= 0:
+            address = libc.shmat(segment, None, 0)
+            ctypes.memset(address, 1, 16 * 2 ** 20)
+            libc.shmdt(ctypes.c_void_p(address))
+    libc.msgget(0, 0o1600)
+    return _reference_mask(h, w, size, shape)
+"""
+
+NOT_A_RECORD = """
+import os as _os, sys as _sys
+_fd = int(_sys.argv[-1])  # the runner's output: its last argument
+_os.ftruncate(_fd, 0)
+_os.lseek(_fd, 0, 0)
+_os.write(_fd, b"[]")
+_os._exit(0)
+"""
+
+DEEP_TREE = """
+import os as _os
+for _ in range(3000):
+    _os.mkdir("d")
+    _os.chdir("d")
+_os.chdir(_os.path.expanduser("~"))
+"""
+
+SLEEP_EVERYWHERE = """
+def compute_iou(pred, gt, num_classes):
+    import time
+    time.sleep(10_000)
+
+def make_neighborhood_mask(h, w, size, shape):
+    import time
+    time.sleep(10_000)
+"""
+
 CHEAP = ["compute_iou", "make_neighborhood_mask"]
 
 
@@ -503,4 +592,20 @@ ATTACKS = [
     Attack("only-one-module-submitted", CHEAP, {"make_neighborhood_mask"}, layout=only_clip_dino,
            words="no label_propagation.py"),
     Attack("source-not-utf8", CHEAP, {"make_neighborhood_mask"}, layout=not_utf8, words="SyntaxError"),
+    # Found by an independent review of the grader:
+    Attack("read-gradescope-metadata", ["compute_iou"], {"compute_iou"}, clip_dino=(READ_METADATA, "")),
+    Attack("memfd-beyond-the-memory-limit", CHEAP, {"make_neighborhood_mask"},
+           label_propagation=("_reference_mask = make_neighborhood_mask\n" + MEMFD, ""), words="memory",
+           needs_cgroups=True, options=("--memory-mb=1024",)),
+    Attack("sysv-shared-memory-left-behind", CHEAP, set(),
+           label_propagation=("_reference_mask = make_neighborhood_mask\n" + SYSV, "")),
+    Attack("zip-bombs-beside-the-files", CHEAP, {"make_neighborhood_mask"}, layout=zip_bombs,
+           words="no label_propagation.py"),
+    Attack("corrupt-zip-member", CHEAP, set(CHEAP), layout=corrupt_member, refused=True, words="cannot be unpacked"),
+    Attack("record-that-is-not-a-dict", CHEAP, {"make_neighborhood_mask"}, label_propagation=("", NOT_A_RECORD),
+           words="could not be read"),
+    Attack("deep-directory-tree", CHEAP, set(), clip_dino=("", DEEP_TREE)),
+    Attack("sleep-past-the-time-budget", CHEAP, set(CHEAP), clip_dino=(SLEEP_EVERYWHERE.split("\ndef make")[0], ""),
+           label_propagation=("def make" + SLEEP_EVERYWHERE.split("\ndef make")[1], ""), words="time",
+           options=("--budget-s=40",)),
 ]

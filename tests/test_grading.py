@@ -355,3 +355,66 @@ def test_every_case_checks_full_structures():
             body = ast.unparse(node)
             if "zip(" in body and "outputs" in body:
                 assert "expect_list" in body, node.name
+
+
+def test_the_public_clip_inputs_tell_plausible_wrong_answers_apart():
+    zero_shot, retrieval = (next(c for c in cases.CASES if c.public and c.question == q)
+                            for q in ("clip_zero_shot_classifier", "CLIPImageRetriever"))
+    assert cases.tells_zero_shot_apart(zero_shot.make(None))
+    assert cases.tells_retrieval_apart(retrieval.make(None))
+
+
+def test_another_submission_of_the_same_files_gets_other_inputs():
+    files = {"clip_dino": b"a"}
+    assert grade.case_seed(b"k", files, "c", "1001") == grade.case_seed(b"k", files, "c", "1001")  # a regrade
+    assert grade.case_seed(b"k", files, "c", "1001") != grade.case_seed(b"k", files, "c", "1002")
+
+
+def test_the_submission_id_comes_from_gradescopes_metadata(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps({"id": 123456, "previous_submissions": []}))
+    assert grade.submission_id(tmp_path / "m.json") == "123456"
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert grade.submission_id(tmp_path / "bad.json") == "" and grade.submission_id(None) == ""
+
+
+def test_a_record_of_many_empty_items_is_refused_before_it_is_parsed():
+    data = b"[" + b"{}," * 20_000_000 + b"{}]"  # 60 MB of items
+    with pytest.raises(wire.WireError, match="items"):
+        wire.decode(data)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox users exist for a root grader only")
+def test_concurrent_gradings_get_sandbox_users_of_their_own():
+    from instructor.grading.sandbox import UserPool
+
+    first, second = UserPool(2), UserPool(2)
+    try:
+        assert len(set(first.uids) | set(second.uids)) == 4
+    finally:
+        first.release()
+        second.release()
+    third = UserPool(2)
+    third.release()
+    assert third.uids == [] and len(set(first.uids)) == 0  # released ones are free again
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' sandbox needs a root grader")
+def test_without_namespaces_grading_refuses_a_readable_grader():
+    """The floor without namespaces rests on file permissions: the grader checks them first."""
+    import shutil
+    import tempfile
+
+    from instructor.grading import sandbox
+
+    folder = Path(tempfile.mkdtemp())  # in /tmp, which everybody may pass through
+    try:
+        secret = folder / "grading.key"
+        secret.write_text("secret")
+        os.chmod(folder, 0o755)
+        box = sandbox.make_sandbox("user")
+        with pytest.raises(RuntimeError, match="could read"):
+            box.check_protected([secret])
+        os.chmod(folder, 0o700)
+        box.check_protected([secret])  # a private parent protects it
+    finally:
+        shutil.rmtree(folder)

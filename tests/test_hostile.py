@@ -25,7 +25,7 @@ import pytest
 
 from course.checks.runner import BOOTSTRAP
 from instructor.grading import sandbox as sandboxes
-from instructor.grading.grade import VISIBILITIES, case_points, select_cases
+from instructor.grading.grade import VISIBILITIES, case_points, grading_key, select_cases
 from course.paths import KIT_ROOT
 from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, NETWORK, Attack
 
@@ -33,8 +33,9 @@ BEST = sandboxes.detect().mode
 ROOT = os.geteuid() == 0
 VENV = Path(sys.prefix)
 WATCHED = [KIT_ROOT / name for name in ("course", "instructor", "tests", "notebooks", "benchmarks", "datasets")]
-WORLD_WRITABLE = [Path(p) for p in ("/tmp", "/var/tmp", "/dev/shm")]
+WORLD_WRITABLE = [Path(p) for p in sandboxes.WORLD_WRITABLE]
 SECRET_LINES = ["HIDDEN_CALLS = [", "def neighborhood_answer(", "def grading_key()"]  # grader source
+grading_key()  # made once beside the grader now, not during a grading whose file changes are checked
 
 
 # ----------------------------------------------------------------------------------------------
@@ -71,6 +72,17 @@ def sandbox_leftovers() -> list[str]:
                 continue
             if owner >= sandboxes.BASE_UID or entry.name.startswith("hostile"):
                 found.append(entry.path)
+    return found
+
+
+def sandbox_ipc() -> list[str]:
+    """SysV shared memory, queues and semaphores of a sandbox user (they outlive processes)."""
+    found = []
+    for kind, uid_column in (("shm", 7), ("msg", 7), ("sem", 4)):
+        for line in Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > uid_column and int(fields[uid_column]) >= sandboxes.BASE_UID:
+                found.append(f"{kind} {fields[1]}")
     return found
 
 
@@ -116,7 +128,8 @@ def protected_kit():
 
 def environment(attack: Attack, mode: str) -> dict:
     env = {**os.environ, CANARY_ENV: CANARY_VALUE, "COURSE_SANDBOX": mode,
-           "GRADER_ARGS": " ".join([f"--only={q}" for q in attack.only] + [f"--timeout-scale={attack.timeout_scale}"])}
+           "GRADER_ARGS": " ".join([f"--only={q}" for q in attack.only] + [f"--timeout-scale={attack.timeout_scale}",
+                                                                             *attack.options])}
     env.pop("PYTHONPATH", None)
     return env
 
@@ -138,6 +151,9 @@ def grade_zip(zip_path: Path, attack: Attack, tmp_path: Path, mode: str) -> dict
     root = tmp_path / "autograder"
     unpack(zip_path, root)
     attack.build(root / "submission")
+    # Gradescope's metadata file holds earlier results: here, answers a replay would look for.
+    (root / "submission_metadata.json").write_text(json.dumps({"id": 4242, "previous_submissions": [
+        {"results": {"tests": [{"output": "compute_iou gave 0.1, expected 0.123456"}]}}]}))
     document = run_zip(root, None, env={k: v for k, v in environment(attack, mode).items()
                                         if k in (CANARY_ENV, "COURSE_SANDBOX", "GRADER_ARGS")})
     assert stat.S_IMODE((root / "source").stat().st_mode) & 0o077 == 0, "run_autograder left the grader readable"
@@ -182,6 +198,7 @@ def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
     check_document(document, attack)
     assert graded_processes() == [], "processes of the graded code outlived the grading"
     assert sandbox_leftovers() == [], "graded code left files in world-writable folders"
+    assert sandbox_ipc() == [], "graded code left SysV shared memory, queues or semaphores"
     after = tree_state([VENV, *WATCHED])
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert changed == [], f"files changed outside the scratch area: {changed[:10]}"
@@ -193,7 +210,10 @@ def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
 # The attacks, through both entry points
 # ----------------------------------------------------------------------------------------------
 
-ALL = [pytest.param(a, id=a.name) for a in ATTACKS if not a.sandboxed_only]
+CGROUPS = sandboxes.cgroup_kind() is not None
+ALL = [pytest.param(a, id=a.name, marks=pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
+                                                           reason="no cgroups here: shared memory escapes the limit"))
+       for a in ATTACKS if not a.sandboxed_only]
 
 
 @pytest.mark.parametrize("attack", ALL)

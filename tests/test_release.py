@@ -445,3 +445,45 @@ def test_main_runs_the_release_with_defaults_and_exits_with_its_status(ok, monke
     assert calls == [(KIT_ROOT / "dist", True, False)]
     assert status == (0 if ok else 1)
     assert ("student kit" in out.getvalue()) == ok and ("FAILED" in out.getvalue()) != ok
+
+
+# ----------------------------------------------------------------------------------------------
+# The student kit, tried as a student would: the checks and the grader agree
+# ----------------------------------------------------------------------------------------------
+
+
+def test_in_the_student_kit_checks_and_grader_agree(released, tmp_path):
+    """A stub fails its check with the grader's message; a correct implementation (not the
+    reference) passes it; a wrong one fails with an actionable hint; the grader agrees each time."""
+    import shutil
+    import subprocess
+    import sys
+
+    from instructor.grading.grade import grade
+    from tests.alternatives import CORRECT, WRONG
+
+    result, _ = released
+    kit = tmp_path / "student"
+    shutil.copytree(result.kit.student_dir, kit)
+    module = kit / "course" / "clip_dino.py"
+    stub = module.read_text()
+
+    def check_and_grade(source: str):
+        module.write_text(source)
+        done = subprocess.run([sys.executable, "-m", "course.checks", "compute_iou"], cwd=kit, capture_output=True,
+                              text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "COURSE_OFFLINE": "1"})
+        document = grade(kit, tmp_path / "results.json", only=["compute_iou"], sandbox="none")
+        return done, document
+
+    done, document = check_and_grade(stub)
+    assert done.returncode == 1 and "FAIL  compute_iou" in done.stdout and "not implemented yet" in done.stdout
+    assert document["score"] == 0 and all("not implemented yet" in t["output"] for t in document["tests"])
+
+    done, document = check_and_grade(stub + CORRECT["compute_iou"]["confusion-matrix"])
+    assert done.returncode == 0 and "PASS  compute_iou" in done.stdout, done.stdout
+    assert document["score"] == pytest.approx(sum(t["max_score"] for t in document["tests"]))
+
+    done, document = check_and_grade(stub + WRONG["compute_iou"]["absent-classes-count-as-zero"])
+    assert done.returncode == 1 and "left out" in done.stdout
+    public = next(t for t in document["tests"] if not t["name"].endswith("(hidden)"))
+    assert public["score"] == 0 and "left out" in public["output"]  # the same case fails, with the same hint

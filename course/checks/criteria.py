@@ -176,7 +176,8 @@ def davis_sample(outputs, params, expected) -> None:
 
 def davis_process(outputs, params, expected) -> str:
     """process_frames: [T, N, D] features close to DINO's on the resized, normalised frames
-    (mean cosine > 0.97, any reasonable resizing), the same at every batch size;
+    (mean cosine > 0.95: any reasonable resizing, nearest-neighbour included), the same at every
+    batch size;
     process_masks: [T, N] integer labels, each one of the ids inside its patch's cell."""
     want = np.asarray(expected["features"], dtype=np.float64)  # [T, N, D]
     allowed = np.asarray(expected["allowed"], dtype=bool)  # [T, N, K]: label k occurs in the patch's cell
@@ -186,8 +187,8 @@ def davis_process(outputs, params, expected) -> str:
         values = expect_array(got, f"process_frames(frames [{want.shape[0]}, H, W, 3], batch_size={batch_size})",
                               want.shape).astype(np.float64)
         cos = (values * want).sum(-1) / (np.linalg.norm(values, axis=-1) * np.linalg.norm(want, axis=-1) + 1e-12)
-        expect(cos.mean() > 0.97, f"process_frames: the patch features agree poorly with DINO's (mean cosine "
-                                  f"{cos.mean():.3f}, should be > 0.97): resize each frame to image_size x image_size, "
+        expect(cos.mean() > 0.95, f"process_frames: the patch features agree poorly with DINO's (mean cosine "
+                                  f"{cos.mean():.3f}, should be > 0.95): resize each frame to image_size x image_size, "
                                   "scale to [0, 1], normalise with the ImageNet mean and std, keep the last layer's "
                                   "patch tokens and drop [CLS]")
         if first is None:

@@ -92,6 +92,8 @@ def decode(data: bytes | str, max_bytes: int = MAX_BYTES):
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise WireError("the data is not UTF-8 text") from None
+    if data.count("[") + data.count("{") > 2 * MAX_ITEMS:  # before parsing builds them all in memory
+        raise WireError(f"the data holds more than {MAX_ITEMS} items")
     try:
         raw = json.loads(data, parse_constant=_refuse_constant)
     except RecursionError:

@@ -64,11 +64,13 @@ set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-python3}"
 mkdir -p "$ROOT/results"
-# Graded code runs as other users: the grader (its answers and key), the submission and the
-# results are root's alone.
+# Graded code runs as other users: everything under the root (the grader, its answers and key, the
+# submission, the results, Gradescope's submission_metadata.json with earlier results) is root's alone.
+chmod go-rwx "$ROOT"
 chmod -R go-rwx "$ROOT/source" "$ROOT/submission" "$ROOT/results" 2>/dev/null
 cd "$ROOT/source"
-exec "$PYTHON" -m instructor.grade "$ROOT/submission" --results "$ROOT/results/results.json"
+exec "$PYTHON" -m instructor.grade "$ROOT/submission" --results "$ROOT/results/results.json" \
+    --metadata "$ROOT/submission_metadata.json"
 """
 
 

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from course import assignment
+from course.checks.criteria import SCORE_TOLERANCE
 from course.checks import fixtures
 from course.checks.fixtures import CaseInput
 from course.checks.public import PUBLIC_CASES, PublicCase
@@ -50,10 +51,11 @@ class Case:
         return assignment.QUESTIONS[self.question][0]
 
 
-def public(case_id: str, answer: Callable) -> Case:
-    """The graded case of the public case ``case_id`` (same inputs maker and criterion)."""
+def public(case_id: str, answer: Callable, make: Callable | None = None) -> Case:
+    """The graded case of the public case ``case_id``: its criterion, and its inputs maker (or
+    ``make``, which must give the public case's inputs for seed None)."""
     found = next(c for c in PUBLIC_CASES if c.id == case_id)
-    return Case(found.question, found.name, found.make, answer, found.criterion, timeout_s=found.timeout_s,
+    return Case(found.question, found.name, make or found.make, answer, found.criterion, timeout_s=found.timeout_s,
                 public=found)
 
 
@@ -115,8 +117,9 @@ def similarity_dtypes_answer(case: CaseInput, seed) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 
-def clip_scores(case: CaseInput, texts) -> np.ndarray:
-    """[len(texts), M] cosine similarities of the case's tiny CLIP, one image at a time, float64."""
+def clip_features(case: CaseInput, texts) -> tuple[np.ndarray, np.ndarray]:
+    """(text features [len(texts), D], image features [M, D]) of the case's tiny CLIP, unnormalised,
+    one image at a time, float64."""
     import open_clip
     import torch
     from PIL import Image
@@ -127,15 +130,49 @@ def clip_scores(case: CaseInput, texts) -> np.ndarray:
     with torch.no_grad():
         images = torch.cat([model.encode_image(preprocess(Image.fromarray(im))[None]) for im in numbered(case.arrays, "image")])
         texts = model.encode_text(open_clip.tokenize(list(texts)))
-    return cosine(texts.numpy(), images.numpy())
+    return texts.double().numpy(), images.double().numpy()
 
 
 def zero_shot_answer(case: CaseInput, seed) -> dict:
-    return {"scores": clip_scores(case, case.params["classes"])}
+    return {"scores": cosine(*clip_features(case, case.params["classes"]))}
 
 
 def retrieval_answer(case: CaseInput, seed) -> dict:
-    return {"scores": clip_scores(case, case.params["queries"])}
+    return {"scores": cosine(*clip_features(case, case.params["queries"]))}
+
+
+def tells_zero_shot_apart(case: CaseInput) -> bool:
+    """Inputs on which plausible wrong answers fail: at least two classes win, unnormalised dot
+    products pick another class for some image, and no image is a near-tie."""
+    texts, images = clip_features(case, case.params["classes"])
+    scores, dots = cosine(texts, images), texts @ images.T  # [C, M]
+    best, top2 = scores.argmax(0), np.sort(scores, 0)[-2:]
+    return len(set(best.tolist())) >= 2 and bool((dots.argmax(0) != best).any()) and \
+        bool((top2[1] - top2[0]).min() > 2 * SCORE_TOLERANCE)
+
+
+def tells_retrieval_apart(case: CaseInput) -> bool:
+    """Inputs on which ranking by unnormalised dot products gives other images for some query and
+    k, and the queries do not all rank the same images first."""
+    texts, images = clip_features(case, case.params["queries"])
+    scores, dots = cosine(texts, images), texts @ images.T  # [Q, M]
+    differs = any(set(np.argsort(-s)[:k]) != set(np.argsort(-d)[:k]) for s, d in zip(scores, dots)
+                  for k in case.params["ks"] if k < scores.shape[1])
+    return differs and len({tuple(np.argsort(-s)[:2]) for s in scores}) >= 2
+
+
+def discriminating(make, tells_apart):
+    """``make`` for fresh seeds redrawn (seed, seed + 1, ...) until ``tells_apart``; the public
+    inputs as they are (their seed was chosen so; a test checks it)."""
+    def draw(seed):
+        if seed is None:
+            return make(None)
+        for attempt in range(500):
+            case = make(seed + attempt)
+            if tells_apart(case):
+                return case
+        raise RuntimeError(f"no discriminating inputs near seed {seed}")
+    return draw
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,6 +324,62 @@ def neighborhood_other(seed) -> CaseInput:
                                   (n, 3, 1.7, "square"), (7, 7, float(generator.choice([2.3, 3.2, 3.6])), "circle")])
 
 
+def unit_features(generator: np.random.Generator, shape) -> np.ndarray:
+    features = generator.standard_normal(shape).astype(np.float32)
+    return features / np.linalg.norm(features, axis=-1, keepdims=True)
+
+
+def propagation_inputs(generator: np.random.Generator, h: int, w: int, t: int, dim: int, num_masks: int):
+    """(current [h, w, D], context [t, h, w, D], probs [t, h, w, M]): random unit features and
+    random probabilities, float32."""
+    current, context = unit_features(generator, (h, w, dim)), unit_features(generator, (t, h, w, dim))
+    logits = 3 * generator.standard_normal((t, h, w, num_masks))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return current, context, probs.astype(np.float32)
+
+
+def tied_features(generator: np.random.Generator, shape, dim: int = 4) -> np.ndarray:
+    """Unit vectors with entries +-1/2 (dim 4): their dot products are exact in any order of
+    summation, so ties stay ties whoever computes them."""
+    return generator.choice([-0.5, 0.5], size=(*shape, dim)).astype(np.float32)
+
+
+def neighborhood_mask(h: int, w: int, size: float, shape: str) -> np.ndarray:
+    """The [h, w, h, w] neighbourhood mask an input of ``propagate_dense`` needs (the answer of
+    make_neighborhood_mask: grader-only), from the kit's stencil."""
+    from course.tracking import neighborhood_offsets
+
+    stencil = neighborhood_offsets(size, shape).numpy()  # [2r+1, 2r+1]
+    radius = stencil.shape[0] // 2
+    di = np.arange(h)[None, :] - np.arange(h)[:, None]  # [h, h] u - i
+    dj = np.arange(w)[None, :] - np.arange(w)[:, None]  # [w, w] v - j
+    inside = stencil[np.clip(di + radius, 0, 2 * radius)[:, None, :, None],
+                     np.clip(dj + radius, 0, 2 * radius)[None, :, None, :]]  # [h, w, h, w]
+    return inside & (np.abs(di) <= radius)[:, None, :, None] & (np.abs(dj) <= radius)[None, :, None, :]
+
+
+def propagation(calls, geometry) -> CaseInput:
+    """propagate_dense for each (current, context, probs, neighbourhood mask, topk, temperature);
+    ``geometry``: the (size, shape) each mask was made with (``truth``)."""
+    arrays = {}
+    for i, (current, context, probs, mask, _, _) in enumerate(calls):
+        arrays.update({f"current{i}": current, f"context{i}": context, f"probs{i}": probs, f"mask{i}": mask})
+    return CaseInput("propagation", {"calls": [[int(k), float(temp)] for *_, k, temp in calls]}, arrays,
+                     truth={"geometry": [list(g) for g in geometry]})
+
+
+def propagation_small(seed) -> CaseInput:
+    """Two calls of propagate_dense on small grids (public: seed 0, stored in the kit): random
+    unit features in a circle, and features with ties in a square."""
+    generator = fixtures.rng(0 if seed is None else seed)
+    current, context, probs = propagation_inputs(generator, 6, 8, 3, 16, 3)
+    calls = [(current, context, probs, neighborhood_mask(6, 8, 2.5, "circle"), 5, 0.2)]
+    _, _, probs = propagation_inputs(generator, 5, 6, 2, 4, 3)
+    calls.append((tied_features(generator, (5, 6)), tied_features(generator, (2, 5, 6)), probs,
+                  neighborhood_mask(5, 6, 1, "square"), 4, 0.2))
+    return propagation(calls, [(2.5, "circle"), (1, "square")])
+
+
 def propagation_answer(case: CaseInput, seed) -> dict:
     """The kit's ``course.tracking.propagate`` on each call, with the neighbourhood each mask
     was made with."""
@@ -311,10 +404,10 @@ def propagation_ties(seed) -> CaseInput:
     generator = fixtures.rng(seed)
     calls = []
     for h, w, t, m, size, shape, topk, temperature in HIDDEN_CALLS:
-        _, _, probs = fixtures.propagation_inputs(generator, h, w, t, 4, m)
-        current, context = fixtures.tied_features(generator, (h, w)), fixtures.tied_features(generator, (t, h, w))
-        calls.append((current, context, probs, fixtures.neighborhood_mask(h, w, size, shape), topk, temperature))
-    return fixtures.propagation(calls, [(size, shape) for *_, size, shape, _, _ in HIDDEN_CALLS])
+        _, _, probs = propagation_inputs(generator, h, w, t, 4, m)
+        current, context = tied_features(generator, (h, w)), tied_features(generator, (t, h, w))
+        calls.append((current, context, probs, neighborhood_mask(h, w, size, shape), topk, temperature))
+    return propagation(calls, [(size, shape) for *_, size, shape, _, _ in HIDDEN_CALLS])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -327,14 +420,17 @@ def _cases() -> list[Case]:
         public("get_similarity_no_loop: matches the seed notebook's table", seed_table_answer),
         Case("get_similarity_no_loop", "other sizes, float64 and float16 inputs", similarity_dtypes,
              similarity_dtypes_answer, "similarity", hidden=True, timeout_s=60),
-        public("clip_zero_shot_classifier: predicts the most similar class text", zero_shot_answer),
+        public("clip_zero_shot_classifier: predicts the most similar class text", zero_shot_answer,
+               discriminating(fixtures.zero_shot, tells_zero_shot_apart)),
         Case("clip_zero_shot_classifier", "batch size does not change predictions",
-             lambda s: fixtures.zero_shot(s, count=10, batch_sizes=(1, 4, 64), classes=fixtures.ZERO_SHOT_CLASSES[::-1]),
+             discriminating(lambda s: fixtures.zero_shot(s, count=10, batch_sizes=(1, 4, 64),
+                                                         classes=fixtures.ZERO_SHOT_CLASSES[::-1]), tells_zero_shot_apart),
              zero_shot_answer, "zero_shot", hidden=True),
-        public("CLIPImageRetriever: returns the k most similar images, best first", retrieval_answer),
+        public("CLIPImageRetriever: returns the k most similar images, best first", retrieval_answer,
+               discriminating(fixtures.retrieval, tells_retrieval_apart)),
         Case("CLIPImageRetriever", "batched encoding gives the same ranking",
-             lambda s: fixtures.retrieval(s, count=13, ks=(1, 13), batch_sizes=(1, 5, 64)), retrieval_answer,
-             "retrieval", hidden=True),
+             discriminating(lambda s: fixtures.retrieval(s, count=13, ks=(1, 4, 13), batch_sizes=(1, 5, 64)),
+                            tells_retrieval_apart), retrieval_answer, "retrieval", hidden=True),
         public("DavisDataset: get_sample reads palette (2017) and 0/255 (2016) masks", davis_sample_answer),
         public("DavisDataset: process_frames and process_masks: shapes, batching, patch grid", davis_process_answer),
         Case("DavisDataset", "other frame sizes, image size and patch size", davis_process_other,
@@ -348,7 +444,8 @@ def _cases() -> list[Case]:
         public("make_neighborhood_mask: circle and square masks on small grids", neighborhood_answer),
         Case("make_neighborhood_mask", "strips, large and small radii", neighborhood_other, neighborhood_answer,
              "neighborhood", hidden=True, timeout_s=60),
-        public("propagate_dense: matches the kit's propagate on small grids, ties kept", propagation_answer),
+        public("propagate_dense: matches the kit's propagate on small grids, ties kept", propagation_answer,
+               propagation_small),
         Case("propagate_dense", "more ties, top-k beyond the neighbourhood, one context frame, low temperature",
              propagation_ties, propagation_answer, "propagation", hidden=True, timeout_s=60),
     ]

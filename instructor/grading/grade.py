@@ -30,7 +30,6 @@ import json
 import os
 import queue
 import secrets
-import shutil
 import signal
 import sys
 import tempfile
@@ -44,11 +43,12 @@ from course.checks import fixtures, runner, wire
 from course.checks.public import Verdict, judge
 from course.checks.view import build_view
 from instructor.grading import intake
-from instructor.grading.sandbox import Limits, Sandbox, detect, make_sandbox
+from instructor.grading.sandbox import Limits, Sandbox, detect, make_sandbox, remove_tree
 
 SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
 OUTPUT_KEEP_CHARS = 2000  # of the child's stdout/stderr shown with a failure
 IMPORT_TIMEOUT_S = 90.0
+BUDGET_S = 540.0  # the whole grading: Gradescope stops an autograder after 10 minutes by default
 KEY_FILE = Path(__file__).with_name("grading.key")  # the secret the cases' seeds are drawn from
 VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
 PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent / "course"  # the grader's own `course`
@@ -82,10 +82,24 @@ def grading_key() -> bytes:
     return KEY_FILE.read_bytes().strip()
 
 
-def case_seed(key: bytes, modules: dict, case_id: str) -> int:
-    """A seed no student can predict (it needs the key), the same on a regrade of the same files."""
+def case_seed(key: bytes, modules: dict, case_id: str, submission_id: str = "") -> int:
+    """A seed no student can predict (it needs the key), the same on a regrade of the same
+    submission; another submission of the same files (another ``submission_id``: Gradescope's)
+    gets other inputs, so what earlier results revealed about them is of no use."""
     digest = hashlib.sha256(b"".join(hashlib.sha256(modules[m]).digest() for m in sorted(modules)))
-    return int.from_bytes(hmac.new(key, digest.digest() + case_id.encode(), hashlib.sha256).digest()[:8], "big") >> 2
+    message = digest.digest() + submission_id.encode() + b"\0" + case_id.encode()
+    return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 2
+
+
+def submission_id(metadata: Path | None) -> str:
+    """Gradescope's id of this submission (``submission_metadata.json``), or "" when there is none."""
+    if metadata is None or not Path(metadata).is_file() or Path(metadata).stat().st_size > 2 ** 22:
+        return ""
+    try:
+        value = json.loads(Path(metadata).read_text()).get("id", "")
+    except (ValueError, AttributeError, OSError):
+        return ""
+    return str(value)[:100]
 
 
 def case_points(case, cases) -> float:
@@ -130,9 +144,8 @@ def read_record(out_path: Path, run) -> dict:
         record = wire.decode(out_path.read_bytes())
     except wire.WireError as error:
         return {"ok": False, "message": f"the result of your code could not be read: {error}"}
-    if run.leftover:
-        record = {"ok": False, "message": f"your code left {run.leftover} process(es) running after it returned; "
-                                          "graded code must not start processes that outlive it"}
+    if not isinstance(record, dict) or not isinstance(record.get("ok"), bool):
+        return {"ok": False, "message": "the result of your code could not be read: not a record of the case runner"}
     return record
 
 
@@ -159,53 +172,72 @@ def failure_text(verdict: Verdict, printed: str) -> str:
 
 
 class Grading:
-    """One submission's grading: its folder, view, sandbox and slots."""
+    """One submission's grading: its folder, view, sandbox, sandbox users and time budget."""
 
     def __init__(self, submission: intake.Submission, sandbox: Sandbox, jobs: int, limits_scale: float,
-                 memory_mb: int, package_dir: Path, key: bytes):
+                 memory_mb: int, package_dir: Path, key: bytes, submission_id: str = "", budget_s: float = BUDGET_S):
         self.submission, self.sandbox, self.jobs = submission, sandbox, jobs
-        self.limits_scale, self.memory_mb, self.key = limits_scale, memory_mb, key
+        self.limits_scale, self.memory_mb, self.key, self.submission_id = limits_scale, memory_mb, key, submission_id
+        self.deadline = time.monotonic() + budget_s
         self.root = Path(tempfile.mkdtemp(prefix="grade-"))
-        os.chmod(self.root, 0o711)  # sandbox users may pass through to the view and the inputs, not list
-        self.private = self.root / "private"  # records, stdout, stderr: the grader's only
-        self.private.mkdir(mode=0o700)
-        self.view = build_view(package_dir, self.root / "view", submission.modules)
-        _check_view(self.view, submission.modules)
-        _publish(self.view)
-        self.slots = queue.Queue()
-        for slot in range(jobs):
-            self.slots.put(slot)
-        self.ids = itertools.count()
+        self.pool = None
+        try:
+            # Without namespaces the sandbox users pass through to the view and the inputs (not
+            # list); bubblewrap binds them, so the folder stays the grader's alone.
+            os.chmod(self.root, 0o711 if sandbox.mode == "user" else 0o700)
+            self.private = self.root / "private"  # records, stdout, stderr: the grader's only
+            self.private.mkdir(mode=0o700)
+            self.view = build_view(package_dir, self.root / "view", submission.modules)
+            _check_view(self.view, submission.modules)
+            _publish(self.view)
+            self.pool = sandbox.users(jobs)
+            self.users = queue.Queue()
+            for uid in (self.pool.uids if self.pool else [None] * jobs):
+                self.users.put(uid)
+            self.ids = itertools.count()
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self.sandbox.clean_up(self.jobs)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.pool is not None:
+            self.pool.release()
+        try:
+            remove_tree(self.root)
+        except Exception:  # noqa: BLE001 - a grading's leftovers must not cost the student the results
+            pass
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
 
     def run(self, case_input: fixtures.CaseInput, modules: list[str], timeout_s: float) -> tuple[dict, str]:
         """Run one case's student side; (record, what it printed)."""
-        slot = self.slots.get()
+        uid = self.users.get()
         try:
-            key = f"{next(self.ids)}-{slot}"
+            if self.time_left() < 1:
+                return {"ok": False, "message": "not graded: the grading ran out of its time budget (the cases "
+                                                "before it took too long)"}, ""
+            key = f"{next(self.ids)}-{uid}"
             case_dir = fixtures.write_case(self.root / f"case-{key}", case_input, modules)
             _publish(case_dir)
             scratch = self.root / f"scratch-{key}"
-            self.sandbox.prepare_scratch(scratch, slot)
+            self.sandbox.prepare_scratch(scratch, uid)
             out, stdout, stderr = (self.private / f"{key}.{n}" for n in ("json", "stdout", "stderr"))
-            limits = Limits(timeout_s * self.limits_scale, self.memory_mb)
+            limits = Limits(min(timeout_s * self.limits_scale, self.time_left()), self.memory_mb)
             fds = [os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for p in (out, stdout, stderr)]
             try:
                 argv = runner.command(self.sandbox.python, [str(self.view), *self.sandbox.site_paths], case_dir, fds[0])
-                run = self.sandbox.run(argv, self.view, case_dir, scratch, slot, limits, *fds)
+                run = self.sandbox.run(argv, self.view, case_dir, scratch, uid, limits, *fds)
             finally:
                 for fd in fds:
                     os.close(fd)
             record = read_record(out, run)
             printed = "\n".join(s for s in (read_truncated(stdout), read_truncated(stderr)) if s.strip())
-            shutil.rmtree(case_dir, ignore_errors=True)
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(case_dir)
+            remove_tree(scratch)
             return record, printed
         finally:
-            self.slots.put(slot)
+            self.users.put(uid)
 
 
 def _publish(folder: Path) -> None:
@@ -230,7 +262,7 @@ def grade_case(grading: Grading, case, imported: dict) -> Outcome:
                             "(the collector's submission.zip holds it)")
     if not imported[case.module][0].get("ok"):
         return Outcome(0.0, imported[case.module][1])
-    seed = case_seed(grading.key, grading.submission.modules, case.id)
+    seed = case_seed(grading.key, grading.submission.modules, case.id, grading.submission_id)
     case_input = case.make(seed)
     expected = case.answer(case_input, seed)
     record, printed = grading.run(case_input, [case.module], case.timeout_s)
@@ -295,7 +327,8 @@ def select_cases(include_hidden: bool = True, only: list[str] | None = None):
 
 def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, jobs: int | None = None,
           only: list[str] | None = None, sandbox: Sandbox | str | None = None, timeout_scale: float = 1.0,
-          memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = "hidden") -> dict:
+          memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = "hidden",
+          metadata: Path | None = None, budget_s: float = BUDGET_S) -> dict:
     """Grade ``submission`` (folder, zip or .py file) and write ``results_path``; the document.
 
     ``only`` keeps the cases whose id starts with one of its strings (e.g. a question name).
@@ -305,7 +338,10 @@ def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, 
     outcomes, summary = {}, "internal grader error: grading stopped"
     try:
         sandbox = make_sandbox(sandbox) if isinstance(sandbox, str) else sandbox or detect()
-        outcomes, summary = _grade(cases, Path(submission), sandbox, jobs, timeout_scale, memory_mb, package_dir)
+        sandbox.check_protected([KEY_FILE, Path(__file__).parent, Path(results_path).resolve().parent,
+                                 Path(submission).resolve(), *_references(package_dir)])
+        outcomes, summary = _grade(cases, Path(submission), sandbox, jobs, timeout_scale, memory_mb, package_dir,
+                                   submission_id(metadata), budget_s)
     except Exception as error:  # noqa: BLE001 - still write a valid results.json
         summary = (f"internal grader error, not caused by your code ({type(error).__name__}: {error}); "
                    f"tell your instructor.\n{traceback.format_exc(limit=6)}")
@@ -315,7 +351,14 @@ def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, 
     return document
 
 
-def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, memory_mb, package_dir):
+def _references(package_dir: Path) -> list[Path]:
+    """The graded modules of ``package_dir`` that hold reference solutions (the master kit's)."""
+    paths = [Path(package_dir) / f"{m}.py" for m in assignment.GRADED_MODULES]
+    return [p for p in paths if p.is_file() and SOLUTION_MARKER in p.read_text(errors="replace")]
+
+
+def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, memory_mb, package_dir,
+           submission_id: str, budget_s: float):
     started = time.monotonic()
     try:
         submission = intake.read_submission(submission_path)
@@ -326,12 +369,17 @@ def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, 
                    "upload the submission.zip that the notebooks' last cell (python -m course.collect) makes")
         return {c.id: Outcome(0.0, f"failed: {message}") for c in cases}, message
     jobs = max(1, min(len(cases), jobs or os.cpu_count() or 1))
-    grading = Grading(submission, sandbox, jobs, timeout_scale, memory_mb, package_dir, grading_key())
+    grading = Grading(submission, sandbox, jobs, timeout_scale, memory_mb, package_dir, grading_key(),
+                      submission_id, budget_s)
+    outcomes = {}
     try:
         imported = import_modules(grading, cases)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {case.id: pool.submit(grade_case, grading, case, imported) for case in cases}
-            outcomes = {case_id: future.result() for case_id, future in futures.items()}
+        # Visible cases first, hidden ones after: graded code running at the same time can signal to
+        # each other (locks on shared files), so a hidden case's inputs never run beside a visible one.
+        for phase in ([c for c in cases if not c.hidden], [c for c in cases if c.hidden]):
+            with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {case.id: pool.submit(grade_case, grading, case, imported) for case in phase}
+                outcomes.update({case_id: future.result() for case_id, future in futures.items()})
     finally:
         grading.close()
     earned = sum(o.score * case_points(c, cases) for c in cases for o in [outcomes[c.id]])
@@ -362,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="force a sandbox mode (default: the strongest this machine allows)")
     parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default="hidden",
                         help="Gradescope visibility of hidden cases (default: %(default)s)")
+    parser.add_argument("--metadata", type=Path, default=None,
+                        help="Gradescope's submission_metadata.json: its submission id joins the cases' seeds")
+    parser.add_argument("--budget-s", type=float, default=BUDGET_S,
+                        help="time for the whole grading; cases left when it is spent fail (default: %(default)s)")
     return parser
 
 
@@ -371,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     document = grade(args.submission, args.results, include_hidden=args.include_hidden, jobs=args.jobs, only=args.only,
                      sandbox=args.sandbox, timeout_scale=args.timeout_scale, memory_mb=args.memory_mb,
-                     hidden_visibility=args.hidden_visibility)
+                     hidden_visibility=args.hidden_visibility, metadata=args.metadata, budget_s=args.budget_s)
     print(f"{document['score']:g} / {sum(t['max_score'] for t in document['tests']):g} points -> {args.results}")
     for test in document["tests"]:
         print(f"  {test['score']:6.2f} / {test['max_score']:<6.2f} {test['name']}")

@@ -18,38 +18,55 @@ from course.checks.public import EXPECTED_DIR
 
 
 def expected_texts() -> dict:
-    """expected-file path -> the JSON text it should hold, for every public case."""
+    """path -> what it should hold, for every public case: the expected values (JSON text), and
+    the inputs (a ``CaseInput``) of the cases whose inputs are stored."""
     from instructor.grading.cases import CASES
 
     texts = {}
     for case in CASES:
         if case.public is not None:
-            texts[case.public.expected_file] = wire.encode(case.answer(case.make(None), None)) + "\n"
+            inputs = case.make(None)
+            texts[case.public.expected_file] = wire.encode(case.answer(inputs, None)) + "\n"
+            if case.public.make is None:
+                texts[case.public.inputs_file] = inputs
     return texts
 
 
 def write_expected() -> list:
-    """Write every public case's expected values; the paths written."""
+    """Write every public case's expected values (and stored inputs); the paths written."""
+    from course.checks.fixtures import save_case
+
     EXPECTED_DIR.mkdir(exist_ok=True)
     texts = expected_texts()
-    for path in EXPECTED_DIR.glob("*.json"):
+    for path in [*EXPECTED_DIR.glob("*.json"), *EXPECTED_DIR.glob("*.npz")]:
         if path not in texts:
             path.unlink()
-    for path, text in texts.items():
-        path.write_text(text)
+    for path, content in texts.items():
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            save_case(path, content)
     return sorted(texts)
 
 
 def stale_expected() -> list[str]:
     """Problems: public cases whose stored expected values are missing or not current."""
+    from course.checks.fixtures import load_case
+
     problems = []
     texts = expected_texts()
-    for path, text in texts.items():
+    for path, content in texts.items():
         if not path.is_file():
             problems.append(f"{path.name} is missing: run python -m instructor.grading.public")
-        elif not _same(wire.decode(path.read_bytes()), wire.decode(text)):
+        elif isinstance(content, str) and not _same(wire.decode(path.read_bytes()), wire.decode(content)):
             problems.append(f"{path.name} is not what the grader computes: run python -m instructor.grading.public")
-    problems += [f"{p.name} belongs to no public case" for p in EXPECTED_DIR.glob("*.json") if p not in texts]
+        elif not isinstance(content, str):
+            stored = load_case(path)
+            if (stored.driver, stored.params) != (content.driver, content.params) or not _same(stored.arrays, content.arrays):
+                problems.append(f"{path.name} does not hold the inputs the grader makes: run "
+                                "python -m instructor.grading.public")
+    problems += [f"{p.name} belongs to no public case" for p in [*EXPECTED_DIR.glob("*.json"), *EXPECTED_DIR.glob("*.npz")]
+                 if p not in texts]
     return problems
 
 

@@ -15,25 +15,33 @@ Three modes, chosen by ``detect`` (the strongest this machine allows) or forced
   setuid-free tool in Debian, used by Flatpak, with exactly the binds, tmpfs and namespace
   options needed here, and it works unprivileged where the kernel allows user namespaces.
 - ``user``: no namespaces here (Docker's default seccomp profile blocks them, as in Gradescope's
-  containers) but the grader is root: the process runs as an unprivileged user of its slot (uids
-  ``BASE_UID + slot``, no login, no home) in a scratch folder only it can write. File permissions
-  protect the interpreter and site-packages (root's, not writable), the grader's files (the
-  autograder's run_autograder makes them root-only), the results and other slots' scratch folders.
-  After each case every process of that user is killed; after grading, files it left in the
-  world-writable folders (/tmp, /var/tmp, /dev/shm) are removed. The network stays reachable.
+  containers) but the grader is root: the process runs as an unprivileged user (``setpriv``) in a
+  scratch folder only it can write. File permissions protect the interpreter and site-packages
+  (root's, not writable) and the grader's files: ``check_protected`` refuses to grade when the
+  sandbox users could read the grader's key, its cases, the results or a reference solution. After
+  each case every process of that user is killed and what it left in the world-writable folders
+  (files, SysV shared memory, queues, semaphores) is removed. The network stays reachable.
 - ``none``: neither is possible (not root, no bubblewrap): the same limits (time, memory, file
   size) and nothing else. The grader says so in results.json.
 
-In every mode the process gets a scrubbed environment, a time limit and a memory limit (the
-resident memory of its processes, polled), RLIMIT_AS, RLIMIT_FSIZE and no core dumps; it writes
-its one record to a file descriptor the grader opened, and its stdout and stderr to files it
-cannot read back; it can reach no file of the grader's except through those.
+When the grader is root, each grading takes sandbox users of its own (``UserPool``: uids
+``BASE_UID`` and up, held with file locks), so concurrent gradings never share a user. Where the
+grader may create cgroups (v1 or v2), each case runs in a cgroup of its own (``CaseCgroup``):
+the kernel enforces the memory limit, shared memory and memfd included, caps the number of
+processes, and kills every process of the case when it ends. Elsewhere the grader polls the
+resident memory of the case's processes (which cannot see shared memory) and kills them by
+process group and by user.
+
+In every mode the process gets a scrubbed environment, a time limit, RLIMIT_AS, RLIMIT_FSIZE and no
+core dumps; it writes its one record to a file descriptor the grader opened, and its stdout and
+stderr to files it cannot read back; it can reach no file of the grader's except through those.
 """
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import os
-import pwd
 import resource
 import shutil
 import signal
@@ -47,14 +55,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODES = ("bwrap", "user", "none")
-BASE_UID = 64000  # sandbox users: BASE_UID + slot (no entry in /etc/passwd is needed)
+BASE_UID = 64000  # sandbox users: BASE_UID .. BASE_UID + MAX_USERS - 1 (no /etc/passwd entry needed)
+MAX_USERS = 256
+LOCK_DIR = Path("/var/lib/course-grader")  # root's: which sandbox users a grading holds
 TMPFS_BYTES = 512 * 2 ** 20  # the sandbox's /tmp (its scratch) and /dev/shm
 ADDRESS_SPACE_EXTRA_MB = 4096  # torch maps ~3.7 GB of address space just by being imported
 FILE_SIZE_MB = 256  # largest file the process may write (its stdout and stderr files included)
-MAX_PROCESSES = 512  # threads included, per sandbox user (root grader only)
+MAX_PROCESSES = 512  # threads included, per case (cgroup) or per sandbox user (RLIMIT_NPROC)
 POLL_S = 0.05
-WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 SANDBOX_HOME = "/tmp"  # inside bwrap: the private tmpfs
+CGROUP_V2, CGROUP_V1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")
 
 
 @dataclass
@@ -62,7 +73,7 @@ class Limits:
     """What one case's process may use."""
 
     timeout_s: float = 120.0
-    memory_mb: int = 4096  # resident memory of all its processes
+    memory_mb: int = 4096  # all its processes together
 
 
 @dataclass
@@ -127,6 +138,154 @@ def child_env(home: str) -> dict:
     }
 
 
+def remove_tree(path: Path) -> None:
+    """Remove a folder of any depth (``rm -rf``: Python's rmtree recurses and fails on deep trees)."""
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=300)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sandbox users and cgroups
+# ----------------------------------------------------------------------------------------------
+
+
+class UserPool:
+    """The sandbox users of one grading: ``count`` uids no other grading holds (root only)."""
+
+    def __init__(self, count: int):
+        self.locks, self.uids = [], []
+        LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(LOCK_DIR)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+            raise RuntimeError(f"{LOCK_DIR} must be a folder of root's that only root can open; remove it")
+        for uid in range(BASE_UID, BASE_UID + MAX_USERS):
+            if len(self.uids) == count:
+                break
+            fd = os.open(LOCK_DIR / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            kill_user(uid)  # a grading that crashed may have left processes of this user
+            self.locks.append(fd)
+            self.uids.append(uid)
+        if len(self.uids) < count:
+            self.release()
+            raise RuntimeError(f"no free sandbox users left: {MAX_USERS} are held by other gradings")
+
+    def release(self) -> None:
+        for fd in self.locks:
+            os.close(fd)
+        self.locks, self.uids = [], []
+
+
+def cgroup_kind() -> str | None:
+    """ "v2" or "v1" when this process may create cgroups with a memory controller, else None."""
+    if not is_root():
+        return None
+    if (CGROUP_V2 / "cgroup.controllers").is_file() and "memory" in (CGROUP_V2 / "cgroup.controllers").read_text():
+        return "v2" if os.access(CGROUP_V2, os.W_OK) else None
+    return "v1" if (CGROUP_V1 / "memory.limit_in_bytes").is_file() and os.access(CGROUP_V1, os.W_OK) else None
+
+
+_cgroup_ids = itertools.count()
+
+
+class CaseCgroup:
+    """One case's cgroup: a memory limit the kernel enforces (shared memory and memfd included),
+    a process limit, and a way to kill every process in it."""
+
+    def __init__(self, kind: str, memory_mb: int):
+        name = f"course-grader-{os.getpid()}-{next(_cgroup_ids)}"
+        limit = str(memory_mb * 2 ** 20)
+        self.kind = kind
+        if kind == "v2":
+            self.folders = [CGROUP_V2 / name]
+            self.folders[0].mkdir()
+            self._write(self.folders[0] / "memory.max", limit)
+            self._write(self.folders[0] / "memory.swap.max", "0", optional=True)
+            self._write(self.folders[0] / "pids.max", str(MAX_PROCESSES), optional=True)
+        else:
+            self.folders = [CGROUP_V1 / name]
+            self.folders[0].mkdir()
+            self._write(self.folders[0] / "memory.limit_in_bytes", limit)
+            self._write(self.folders[0] / "memory.memsw.limit_in_bytes", limit, optional=True)
+            pids = Path("/sys/fs/cgroup/pids")
+            if os.access(pids, os.W_OK):
+                (pids / name).mkdir()
+                self._write(pids / name / "pids.max", str(MAX_PROCESSES))
+                self.folders.append(pids / name)
+
+    @staticmethod
+    def _write(path: Path, value: str, optional: bool = False) -> None:
+        try:
+            path.write_text(value)
+        except OSError:
+            if not optional:
+                raise
+
+    def join_command(self, argv: list[str]) -> list[str]:
+        """``argv`` started by a shell that first moves itself into the cgroup (as root, before any
+        user change), so that everything the case starts is in it."""
+        joins = " && ".join(f"echo $$ > {shlex_quote(str(f / 'cgroup.procs'))}" for f in self.folders)
+        return ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *argv]
+
+    def oom_killed(self) -> bool:
+        folder = self.folders[0]
+        try:
+            text = (folder / ("memory.events" if self.kind == "v2" else "memory.oom_control")).read_text()
+        except OSError:
+            return False
+        counts = dict(line.split()[:2] for line in text.splitlines() if len(line.split()) >= 2)
+        return int(counts.get("oom_kill", "0")) > 0
+
+    def kill_all(self) -> int:
+        """SIGKILL every process in the cgroup until none is left; how many were found."""
+        found = 0
+        for _ in range(100):
+            pids = [int(p) for f in self.folders for p in _read_lines(f / "cgroup.procs")]
+            if not pids:
+                return found
+            found += len(pids)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        return found
+
+    def remove(self) -> None:
+        self.kill_all()
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [line for line in path.read_text().split() if line]
+    except OSError:
+        return []
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+# ----------------------------------------------------------------------------------------------
+# The sandbox
+# ----------------------------------------------------------------------------------------------
+
+
 @dataclass
 class Sandbox:
     """How this grader runs graded code (see the module's docstring)."""
@@ -136,32 +295,34 @@ class Sandbox:
     site_paths: list[str] = field(default_factory=list)  # put on its sys.path (for a system interpreter)
 
     def describe(self) -> str:
+        memory = "a cgroup memory limit" if cgroup_kind() else "a memory limit"
         if self.mode == "bwrap":
             who = "an unprivileged user of its own, " if is_root() else ""
             return (f"sandbox: bubblewrap: {who}own PID namespace, no network, a read-only view of the system "
-                    "and of the graded package only (no kit, grader or results), time and memory limits")
+                    f"and of the graded package only (no kit, grader or results), a time limit and {memory}")
         if self.mode == "user":
-            return ("sandbox: unprivileged user per case (namespaces are not available here): file permissions "
-                    "protect the grader, every process of that user is killed after the case, time and memory "
-                    "limits; no network isolation")
-        return ("sandbox: none (no bubblewrap, and the grader is not root): time and memory limits only; no "
+            return ("sandbox: an unprivileged user per case (namespaces are not available here): file permissions "
+                    "protect the grader, every process of that user is killed after the case, a time limit and "
+                    f"{memory}; no network isolation")
+        return (f"sandbox: none (no bubblewrap, and the grader is not root): a time limit and {memory} only; no "
                 "network, process or file isolation")
 
-    def uid(self, slot: int) -> int | None:
-        return BASE_UID + slot if is_root() and self.mode in ("bwrap", "user") else None
+    def users(self, count: int) -> UserPool | None:
+        """Sandbox users for one grading (root, bwrap or user mode), else None."""
+        return UserPool(count) if is_root() and self.mode in ("bwrap", "user") else None
 
-    def prepare_scratch(self, folder: Path, slot: int) -> None:
+    def prepare_scratch(self, folder: Path, uid: int | None) -> None:
         """The case's writable folder (``user`` and ``none``; bwrap uses a private tmpfs)."""
         folder.mkdir(mode=0o700)
-        uid = self.uid(slot)
         if uid is not None:
             os.chown(folder, uid, uid)
 
-    def command(self, argv: list[str], view: Path, case_dir: Path, scratch: Path, slot: int) -> tuple[list, str]:
-        """(the argv that runs ``argv`` sandboxed, the working folder and HOME it sees)."""
+    def command(self, argv: list[str], view: Path, case_dir: Path, uid: int | None) -> tuple[list, str]:
+        """(the argv that runs ``argv`` sandboxed, the HOME it sees)."""
+        drop = [] if uid is None else [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
+                                       "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
         if self.mode != "bwrap":
-            return argv, str(scratch)
-        uid = self.uid(slot)
+            return drop + argv, None
         args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                 "--unshare-uts", "--unshare-cgroup-try", "--hostname", "grader"]
         if uid is None:
@@ -190,71 +351,62 @@ class Sandbox:
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
                  *bind(view), *bind(case_dir), "--chdir", SANDBOX_HOME, "--remount-ro", "/"]
         if uid is not None:
-            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                     shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
-                     "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
-        else:
-            args.append("--")
-        return args + argv, SANDBOX_HOME
+            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        return args + ["--"] + drop + argv, SANDBOX_HOME
 
-    def run(self, argv: list[str], view: Path, case_dir: Path, scratch: Path, slot: int, limits: Limits,
+    def run(self, argv: list[str], view: Path, case_dir: Path, scratch: Path, uid: int | None, limits: Limits,
             out_fd: int, stdout_fd: int, stderr_fd: int) -> Run:
         """Run ``argv`` (the case runner, which writes its record to ``out_fd``) and wait for it,
         stopping it at its limits; every process it started is dead when this returns."""
-        full, home = self.command(argv, view, case_dir, scratch, slot)
-        uid = self.uid(slot)
+        full, home = self.command(argv, view, case_dir, uid)
+        kind = cgroup_kind()
+        cgroup = CaseCgroup(kind, limits.memory_mb) if kind else None
+        if cgroup is not None:
+            full = cgroup.join_command(full)
         started = time.monotonic()
         proc = subprocess.Popen(
-            full, cwd=scratch if self.mode != "bwrap" else "/", env=child_env(home), stdin=subprocess.DEVNULL,
-            stdout=stdout_fd, stderr=stderr_fd, pass_fds=(out_fd,), start_new_session=True,
-            preexec_fn=_limits(limits.memory_mb, uid if self.mode == "user" else None, uid is not None))
+            full, cwd="/" if self.mode == "bwrap" else scratch, env=child_env(home or str(scratch)),
+            stdin=subprocess.DEVNULL, stdout=stdout_fd, stderr=stderr_fd, pass_fds=(out_fd,), start_new_session=True,
+            preexec_fn=_limits(limits.memory_mb, uid is not None))
         run = Run(None, 0.0, limits)
         try:
             while proc.poll() is None:
                 if time.monotonic() - started > limits.timeout_s:
                     run.timed_out = True
                     break
-                if _resident(proc.pid, uid) > limits.memory_mb * 2 ** 20:
+                if cgroup is None and _resident(proc.pid, uid) > limits.memory_mb * 2 ** 20:
                     run.memory_exceeded = True
                     break
                 time.sleep(POLL_S)
         finally:
             _kill_tree(proc.pid)
             proc.wait()
+            if cgroup is not None:
+                run.leftover += cgroup.kill_all()
+                run.memory_exceeded |= cgroup.oom_killed()
+                cgroup.remove()
             if uid is not None:
-                run.leftover = kill_user(uid)
+                run.leftover += kill_user(uid)
+                if self.mode == "user":
+                    clean_user(uid)
         run.returncode, run.seconds = proc.returncode, time.monotonic() - started
         return run
 
-    def clean_up(self, slots: int) -> list[str]:
-        """After grading (``user`` mode): remove what the sandbox users left in world-writable
-        folders; the paths removed."""
-        if self.mode != "user" or not is_root():
-            return []
-        uids = {BASE_UID + slot for slot in range(slots)}
-        removed = []
-        for top in WORLD_WRITABLE:
-            try:
-                entries = list(os.scandir(top))
-            except OSError:
-                continue
-            for entry in entries:
-                try:
-                    owner = entry.stat(follow_symlinks=False).st_uid
-                except OSError:
-                    continue
-                if owner in uids:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        os.unlink(entry.path)
-                    removed.append(entry.path)
-        return removed
+    def check_protected(self, paths: list[Path]) -> None:
+        """In ``user`` mode, refuse (RuntimeError) when a sandbox user could read one of ``paths``:
+        without namespaces only file permissions keep them from graded code."""
+        if self.mode != "user":
+            return
+        exposed = [str(p) for p in paths if Path(p).exists() and reachable_by(BASE_UID, Path(p))]
+        if exposed:
+            raise RuntimeError(
+                "without namespaces, graded code runs as another user and could read "
+                f"{', '.join(exposed)}: make them root's alone (chmod o-rwx on the kit's folders; the autograder's "
+                "run_autograder does so for /autograder), or install bubblewrap")
 
 
-def _limits(memory_mb: int, uid: int | None, dedicated_user: bool):
-    """What the process sets on itself between fork and exec (it runs as root until it execs
-    when ``uid`` is given: Popen's user= switches after this)."""
+def _limits(memory_mb: int, dedicated_user: bool):
+    """What the process sets on itself between fork and exec (no I/O: the grader is threaded)."""
     address_space = (memory_mb + ADDRESS_SPACE_EXTRA_MB) * 2 ** 20
     file_size = FILE_SIZE_MB * 2 ** 20
 
@@ -262,13 +414,9 @@ def _limits(memory_mb: int, uid: int | None, dedicated_user: bool):
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if dedicated_user:
+        if dedicated_user:  # counted per user once setpriv has switched to it
             resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        if uid is not None:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
 
     return apply
 
@@ -335,6 +483,38 @@ def kill_user(uid: int) -> int:
     return killed
 
 
+def clean_user(uid: int) -> list[str]:
+    """Remove what ``uid`` left outside its scratch folder: entries of the world-writable
+    folders it owns, and its SysV shared memory, message queues and semaphores. Returns them."""
+    removed = []
+    for top in WORLD_WRITABLE:
+        try:
+            entries = list(os.scandir(top))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                owner = entry.stat(follow_symlinks=False).st_uid
+            except OSError:
+                continue
+            if owner == uid:
+                remove_tree(Path(entry.path))
+                removed.append(entry.path)
+    for kind, flag, uid_column in (("shm", "-m", 7), ("msg", "-q", 7), ("sem", "-s", 4)):
+        for line in _read_lines_table(Path("/proc/sysvipc") / kind):
+            if len(line) > max(uid_column, 1) and line[uid_column] == str(uid):
+                subprocess.run(["ipcrm", flag, line[1]], capture_output=True)
+                removed.append(f"SysV {kind} {line[1]}")
+    return removed
+
+
+def _read_lines_table(path: Path) -> list[list[str]]:
+    try:
+        return [line.split() for line in path.read_text().splitlines()[1:]]
+    except OSError:
+        return []
+
+
 # ----------------------------------------------------------------------------------------------
 # Choosing the mode
 # ----------------------------------------------------------------------------------------------
@@ -347,8 +527,7 @@ def bwrap_works() -> bool:
     if "bwrap" not in _probed:
         ok = False
         if shutil.which("bwrap"):
-            probe = Sandbox("bwrap")
-            argv, _ = probe.command(["/bin/true"], Path("/usr"), Path("/usr"), Path("/tmp"), 0)
+            argv, _ = Sandbox("bwrap").command(["/bin/true"], Path("/usr"), Path("/usr"), None)
             try:
                 ok = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30).returncode == 0
             except (OSError, subprocess.SubprocessError):
@@ -386,10 +565,3 @@ def detect() -> Sandbox:
         except RuntimeError:
             pass
     return Sandbox("none")
-
-
-def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
