@@ -33,7 +33,6 @@ BEST = sandboxes.detect().mode
 ROOT = os.geteuid() == 0
 VENV = Path(sys.prefix)
 WATCHED = [KIT_ROOT / name for name in ("course", "instructor", "tests", "notebooks", "benchmarks", "datasets")]
-WORLD_WRITABLE = [Path(p) for p in sandboxes.WORLD_WRITABLE]
 SECRET_LINES = ["HIDDEN_CALLS = [", "def neighborhood_answer(", "def grading_key()"]  # grader source
 grading_key()  # made once beside the grader now, not during a grading whose file changes are checked
 
@@ -59,20 +58,8 @@ def tree_state(folders) -> dict:
 def sandbox_leftovers() -> list[str]:
     """Entries of the world-writable folders that graded code left: owned by a sandbox user, or
     named as the attacks name what they leave."""
-    found = []
-    for folder in WORLD_WRITABLE:
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                owner = entry.stat(follow_symlinks=False).st_uid
-            except OSError:
-                continue
-            if owner >= sandboxes.BASE_UID or entry.name.startswith("hostile"):
-                found.append(entry.path)
-    return found
+    return [path for path, owner in sandboxes.world_writable_entries()
+            if owner >= sandboxes.BASE_UID or Path(path).name.startswith("hostile")]
 
 
 def sandbox_ipc() -> list[str]:

@@ -272,16 +272,12 @@ def grade_case(grading: Grading, case, imported: dict) -> Outcome:
     return Outcome(1.0, "passed" + (f": {verdict.message}" if verdict.message else ""))
 
 
-def import_modules(grading: Grading, cases) -> dict:
-    """module -> (the import record, the failure text for every case of it), for the modules
-    of ``cases`` that the submission holds."""
-    results = {}
-    for module in dict.fromkeys(c.module for c in cases if c.module in grading.submission.modules):
-        record, printed = grading.run(fixtures.CaseInput("import", {}), [module], IMPORT_TIMEOUT_S)
-        text = failure_text(Verdict(False, f"importing {module}.py failed: " + str(record.get("message", ""))
-                                    + (f"\n\n{record['traceback']}" if record.get("traceback") else "")), printed)
-        results[module] = (record, text)
-    return results
+def import_module(grading: Grading, module: str) -> tuple[dict, str]:
+    """(the import record of ``module``, the failure text for every case of it)."""
+    record, printed = grading.run(fixtures.CaseInput("import", {}), [module], IMPORT_TIMEOUT_S)
+    text = failure_text(Verdict(False, f"importing {module}.py failed: " + str(record.get("message", ""))
+                                + (f"\n\n{record['traceback']}" if record.get("traceback") else "")), printed)
+    return record, text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,11 +369,14 @@ def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, 
                       submission_id, budget_s)
     outcomes = {}
     try:
-        imported = import_modules(grading, cases)
-        # Visible cases first, hidden ones after: graded code running at the same time can signal to
-        # each other (locks on shared files), so a hidden case's inputs never run beside a visible one.
-        for phase in ([c for c in cases if not c.hidden], [c for c in cases if c.hidden]):
-            with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            modules = dict.fromkeys(c.module for c in cases if c.module in submission.modules)
+            futures = {module: pool.submit(import_module, grading, module) for module in modules}
+            imported = {module: future.result() for module, future in futures.items()}
+            # Visible cases first, hidden ones after: graded code running at the same time can signal
+            # to each other (locks on shared files), so a hidden case's inputs never run beside a
+            # visible one.
+            for phase in ([c for c in cases if not c.hidden], [c for c in cases if c.hidden]):
                 futures = {case.id: pool.submit(grade_case, grading, case, imported) for case in phase}
                 outcomes.update({case_id: future.result() for case_id, future in futures.items()})
     finally:

@@ -483,10 +483,9 @@ def kill_user(uid: int) -> int:
     return killed
 
 
-def clean_user(uid: int) -> list[str]:
-    """Remove what ``uid`` left outside its scratch folder: entries of the world-writable
-    folders it owns, and its SysV shared memory, message queues and semaphores. Returns them."""
-    removed = []
+def world_writable_entries() -> list[tuple[str, int]]:
+    """(path, owner uid) of every entry at the top of the world-writable folders."""
+    found = []
     for top in WORLD_WRITABLE:
         try:
             entries = list(os.scandir(top))
@@ -494,12 +493,20 @@ def clean_user(uid: int) -> list[str]:
             continue
         for entry in entries:
             try:
-                owner = entry.stat(follow_symlinks=False).st_uid
+                found.append((entry.path, entry.stat(follow_symlinks=False).st_uid))
             except OSError:
                 continue
-            if owner == uid:
-                remove_tree(Path(entry.path))
-                removed.append(entry.path)
+    return found
+
+
+def clean_user(uid: int) -> list[str]:
+    """Remove what ``uid`` left outside its scratch folder: entries of the world-writable
+    folders it owns, and its SysV shared memory, message queues and semaphores. Returns them."""
+    removed = []
+    for path, owner in world_writable_entries():
+        if owner == uid:
+            remove_tree(Path(path))
+            removed.append(path)
     for kind, flag, uid_column in (("shm", "-m", 7), ("msg", "-q", 7), ("sem", "-s", 4)):
         for line in _read_lines_table(Path("/proc/sysvipc") / kind):
             if len(line) > max(uid_column, 1) and line[uid_column] == str(uid):
