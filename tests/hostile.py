@@ -290,28 +290,35 @@ def compute_iou(pred, gt, num_classes):
     raise ValueError(text[:50000])
 """
 
-WALK_FILESYSTEM = """
-def compute_iou(pred, gt, num_classes):
+FIND_REFERENCE = """
+def _find_reference(seconds=20):
+    # The first readable file that holds a filled-in compute_iou, walking from the root.
     import os, time
     marker = "### BEGIN " + "SOLUTION"
     started = time.monotonic()
     for root, dirs, files in os.walk("/"):
         dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
-        if time.monotonic() - started > 20:
-            break
+        if time.monotonic() - started > seconds:
+            return None
         for name in files:
-            if name.endswith(".py") and name in ("clip_dino.py", "test_fairness.py", "test_clip_dino.py"):
+            if name in ("clip_dino.py", "test_fairness.py", "test_clip_dino.py"):
                 try:
                     source = open(os.path.join(root, name)).read()
-                except OSError:
+                except (OSError, UnicodeDecodeError):
                     continue
                 if marker in source or "def compute_iou" in source and "intersection" in source:
-                    namespace = {"__name__": "found"}
-                    try:
-                        exec(compile(source, "found", "exec"), namespace)
-                        return namespace["compute_iou"](pred, gt, num_classes)
-                    except Exception:
-                        continue
+                    yield os.path.join(root, name), source
+"""
+
+WALK_FILESYSTEM = FIND_REFERENCE + """
+def compute_iou(pred, gt, num_classes):
+    for path, source in _find_reference():
+        namespace = {"__name__": "found"}
+        try:
+            exec(compile(source, "found", "exec"), namespace)
+            return namespace["compute_iou"](pred, gt, num_classes)
+        except Exception:
+            continue
     return 0.0
 """
 

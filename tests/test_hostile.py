@@ -27,7 +27,7 @@ from course.checks.runner import BOOTSTRAP
 from instructor.grading import sandbox as sandboxes
 from instructor.grading.grade import VISIBILITIES, case_points, grading_key, select_cases
 from course.paths import KIT_ROOT
-from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, NETWORK, Attack
+from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, FIND_REFERENCE, NETWORK, Attack
 
 BEST = sandboxes.detect().mode
 ROOT = os.geteuid() == 0
@@ -213,9 +213,21 @@ def test_attack_through_the_autograder_zip(attack, tmp_path, autograder_zip):
     run_attack(attack, tmp_path, lambda a, t: grade_zip(autograder_zip, a, t, BEST))
 
 
+def references_outside_the_kit() -> list[str]:
+    """Filled-in references another user can read outside this kit (another clone, a CI source
+    folder): without namespaces no grader can hide them, the 'user' mode says so in its output."""
+    scan = FIND_REFERENCE + "\nfor path, _ in _find_reference():\n    print(path)\n"
+    found = subprocess.run(["setpriv", f"--reuid={sandboxes.BASE_UID}", f"--regid={sandboxes.BASE_UID}",
+                            "--clear-groups", sys.executable, "-I", "-c", scan],
+                           cwd="/", capture_output=True, text=True, timeout=120).stdout.split()
+    return [path for path in found if not Path(path).is_relative_to(KIT_ROOT)]
+
+
 @pytest.mark.skipif(not ROOT, reason="the 'user' sandbox runs cases as other users: it needs root")
 @pytest.mark.parametrize("attack", ALL)
 def test_attack_without_namespaces(attack, tmp_path, protected_kit):
+    if attack.name == "walk-the-filesystem-for-a-reference" and (elsewhere := references_outside_the_kit()):
+        pytest.xfail(f"world-readable references outside the kit, which only namespaces hide: {elsewhere[:3]}")
     run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, "user"))
 
 

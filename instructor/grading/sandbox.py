@@ -303,7 +303,7 @@ class Sandbox:
         if self.mode == "user":
             return ("sandbox: an unprivileged user per case (namespaces are not available here): file permissions "
                     "protect the grader, every process of that user is killed after the case, a time limit and "
-                    f"{memory}; no network isolation")
+                    f"{memory}; no network isolation, and files every user may read on this machine stay readable")
         return (f"sandbox: none (no bubblewrap, and the grader is not root): a time limit and {memory} only; no "
                 "network, process or file isolation")
 
