@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 from course.dinov3 import model_device, model_patch_size, patch_features
-from course.measure import measure
 from course.palette import davis_palette
 from course.paths import hf_hub_dir, offline
 from course.tracking import preprocess_frame

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path

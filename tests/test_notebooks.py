@@ -8,7 +8,6 @@ import importlib.metadata
 import re
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import nbformat

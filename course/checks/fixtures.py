@@ -123,8 +123,6 @@ DAVIS_FIXTURE = dict(num_frames=4, height=48, width=80)
 
 
 def _encoded(image, **save) -> bytes:
-    from PIL import Image
-
     buffer = io.BytesIO()
     image.save(buffer, **save)
     return buffer.getvalue()
