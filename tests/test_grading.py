@@ -256,6 +256,19 @@ def test_sandbox_mode_is_said_in_the_results(tmp_path, monkeypatch):
         sandbox.make_sandbox("docker")
 
 
+def test_bwrap_binds_a_python_under_tmp_above_the_private_tmp(monkeypatch):
+    """A kit cloned under /tmp (its venv too): the interpreter's folders are bound after the
+    private tmpfs, or the case's process finds no Python (found by CI from a clone in /tmp)."""
+    from instructor.grading import sandbox
+
+    venv = Path("/tmp/clone/.venv")
+    monkeypatch.setattr(sandbox, "python_dirs", lambda: [Path("/usr/lib/python3"), venv])
+    argv, _ = sandbox.Sandbox("bwrap").command(["python"], Path("/tmp/grade-x/view"), Path("/tmp/grade-x/case"), 64000)
+    tmpfs = [i for i, arg in enumerate(argv) if arg == "--tmpfs"]
+    binds = [i for i, arg in enumerate(argv) if arg == "--ro-bind" and argv[i + 1] == str(venv)]
+    assert len(tmpfs) == 2 and len(binds) == 1 and binds[0] > max(tmpfs)
+
+
 # ----------------------------------------------------------------------------------------------
 # The public checks students run
 # ----------------------------------------------------------------------------------------------

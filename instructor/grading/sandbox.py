@@ -343,13 +343,13 @@ class Sandbox:
             return [arg for p in parents for arg in ("--perms", "0755", "--dir", str(p))] + \
                 ["--ro-bind", str(folder), str(folder)]
 
-        for folder in python_dirs():
-            if not str(folder).startswith("/usr/"):
-                args += bind(folder)
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
-                 *bind(view), *bind(case_dir), "--chdir", SANDBOX_HOME, "--remount-ro", "/"]
+                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
+        for folder in python_dirs():  # after the tmpfs folders: a venv may live under /tmp
+            if not str(folder).startswith("/usr/"):
+                args += bind(folder)
+        args += [*bind(view), *bind(case_dir), "--chdir", SANDBOX_HOME, "--remount-ro", "/"]
         if uid is not None:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         return args + ["--"] + drop + argv, SANDBOX_HOME
