@@ -60,3 +60,31 @@ def test_a_wrong_implementation_loses_its_points(question, name, tmp_path):
 
 def test_every_exercise_has_alternatives_both_ways():
     assert set(CORRECT) == set(WRONG) == set(QUESTIONS)
+
+
+STEADY_QUESTIONS = ["get_similarity_no_loop", "compute_iou", "make_neighborhood_mask", "propagate_dense"]
+
+
+@pytest.mark.parametrize("question", STEADY_QUESTIONS)
+def test_fresh_inputs_never_decide_a_score(question, tmp_path):
+    """Every alternative, right or wrong, gets the same verdict on each case for 25 fresh seeds:
+    the seed a grading draws must not decide points (found so: cosines near 0 failed correct
+    similarity tables on 1 seed in 10; fractional radii let a strict '<' pass; maps without
+    background let a foreground-only IoU pass). The CLIP questions' inputs are redrawn until they
+    tell the wrong answers apart (``cases.discriminating``); their models make 25 seeds slow."""
+    for table in (CORRECT, WRONG):
+        for name, code in table[question].items():
+            (tmp_path / name).mkdir()
+            modules = module_with(question, code, tmp_path / name)
+            for case in (c for c in CASES if c.question == question):
+                verdicts = {run_in_process(case, modules, seed)[0].passed for seed in range(1000, 1025)}
+                assert len(verdicts) == 1, f"{name} on '{case.id}': passes on some seeds only"
+
+
+def test_an_answer_from_the_first_batch_only_fails_on_the_draw_that_once_let_it_pass(tmp_path):
+    """Seed 1004 drew images whose classes after the first batch of 4 all equalled the batch's
+    last: classifying one batch and repeating its last answer passed. Draws now exclude that."""
+    case = next(c for c in CASES if c.public and c.question == "clip_zero_shot_classifier")
+    modules = module_with("clip_zero_shot_classifier", WRONG["clip_zero_shot_classifier"]["only-the-first-batch"],
+                          tmp_path)
+    assert not run_in_process(case, modules, 1004)[0].passed

@@ -69,12 +69,22 @@ def seed_similarity_inputs():
 
 
 def similarity_seed_table(seed: int | None = None) -> CaseInput:
-    """The seed notebook's features (public), or ones of the same shapes drawn from ``seed``."""
+    """The seed notebook's features (public), or ones of the same shapes drawn from ``seed``.
+
+    Drawn features share a common direction, as embeddings of one model do, and are redrawn until
+    no cosine similarity is within 0.05 of 0: the seed's relative error divides by |x| + |y|, so
+    near 0 float32 rounding alone would fail a correct answer."""
     if seed is None:
         text, image = (x.numpy() for x in seed_similarity_inputs())
     else:
         generator = rng(seed)
-        text, image = (generator.standard_normal(shape).astype(np.float32) for shape in ((6, 10), (5, 10)))
+        while True:
+            common = generator.standard_normal(10)
+            text, image = (generator.standard_normal(shape) + common for shape in ((6, 10), (5, 10)))
+            unit_text, unit_image = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (text, image))
+            if np.abs(unit_text @ unit_image.T).min() >= 0.05:
+                break
+        text, image = text.astype(np.float32), image.astype(np.float32)
     return CaseInput("similarity", {"dtypes": ["float32"]}, {"text0": text, "image0": image})
 
 
@@ -228,15 +238,20 @@ def iou_calls(calls) -> CaseInput:
 
 def iou_hand(seed: int | None = None) -> CaseInput:
     """The hand-worked calls (public), or small label maps of the same kind drawn from
-    ``seed``: 2 to 5 classes, one of them absent from both maps."""
+    ``seed``: 2 to 5 classes, one of them absent from both maps (in the first call a class other
+    than 0, so that background always counts somewhere, as in the hand-worked calls)."""
     if seed is None:
         return iou_calls([(p, g, c, "torch") for p, g, c in IOU_HAND])
     generator, calls = rng(seed), []
-    for _ in range(4):
-        num_classes = int(generator.integers(2, 6))
-        present = generator.permutation(num_classes)[: max(num_classes - 1, 1)]
-        shape = tuple(generator.integers(2, 7, size=int(generator.integers(1, 3))))
-        calls.append((generator.choice(present, size=shape), generator.choice(present, size=shape), num_classes, "torch"))
+    for index in range(4):
+        num_classes = int(generator.integers(3 if index == 0 else 2, 6))
+        absent = int(generator.integers(1, num_classes)) if index == 0 else int(generator.integers(0, num_classes))
+        present = [c for c in range(num_classes) if c != absent]
+        shape = (6, 6) if index == 0 else tuple(generator.integers(2, 7, size=int(generator.integers(1, 3))))
+        pred, gt = generator.choice(present, size=shape), generator.choice(present, size=shape)
+        if index == 0:
+            gt.flat[0] = 0  # background in the ground truth
+        calls.append((pred, gt, num_classes, "torch"))
     return iou_calls(calls)
 
 
@@ -251,12 +266,15 @@ def neighborhood(grids) -> CaseInput:
 
 
 def neighborhood_small(seed: int | None = None) -> CaseInput:
-    """A circle and a square on small grids: fixed (public) or drawn from ``seed``."""
+    """A circle and a square on small grids: fixed (public) or drawn from ``seed`` (as in the
+    fixed ones, the circle's radius is a whole number below the grid's sides, so that patches lie
+    exactly on its border, and the square's half-width may be fractional)."""
     if seed is None:
         return neighborhood([(5, 7, 2, "circle"), (6, 4, 1.5, "square")])
     generator = rng(seed)
-    return neighborhood([(int(generator.integers(3, 9)), int(generator.integers(3, 9)),
-                          float(generator.choice([1, 1.5, 2, 2.5, 3])), shape) for shape in ("circle", "square")])
+    sizes = {"circle": float(generator.choice([1, 2, 3])), "square": float(generator.choice([1, 1.5, 2, 2.5]))}
+    return neighborhood([(int(generator.integers(4, 9)), int(generator.integers(4, 9)), sizes[shape], shape)
+                         for shape in ("circle", "square")])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -143,12 +143,15 @@ def retrieval_answer(case: CaseInput, seed) -> dict:
 
 def tells_zero_shot_apart(case: CaseInput) -> bool:
     """Inputs on which plausible wrong answers fail: at least two classes win, unnormalised dot
-    products pick another class for some image, and no image is a near-tie."""
+    products pick another class for some image, an image after the smallest batch has another
+    class than the batch's last (an answer from one batch only is caught), and no image is a
+    near-tie."""
     texts, images = clip_features(case, case.params["classes"])
     scores, dots = cosine(texts, images), texts @ images.T  # [C, M]
     best, top2 = scores.argmax(0), np.sort(scores, 0)[-2:]
+    batch = min(case.params["batch_sizes"])
     return len(set(best.tolist())) >= 2 and bool((dots.argmax(0) != best).any()) and \
-        bool((top2[1] - top2[0]).min() > 2 * SCORE_TOLERANCE)
+        bool((best[batch:] != best[batch - 1]).any()) and bool((top2[1] - top2[0]).min() > 2 * SCORE_TOLERANCE)
 
 
 def tells_retrieval_apart(case: CaseInput) -> bool:
