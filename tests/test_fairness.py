@@ -23,6 +23,7 @@ SEEDS = [None, 101, 202]  # the public inputs (hidden cases: seed 0), then fresh
 def module_with(question: str, code: str, tmp_path):
     """The graded modules with ``code`` appended to the module of ``question``."""
     modules = {}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name in GRADED_MODULES:
         path = tmp_path / f"{name}.py"
         path.write_text(patched(name, code) if QUESTIONS[question][0] == name else patched(name))
@@ -74,7 +75,6 @@ def test_fresh_inputs_never_decide_a_score(question, tmp_path):
     tell the wrong answers apart (``cases.discriminating``); their models make 25 seeds slow."""
     for table in (CORRECT, WRONG):
         for name, code in table[question].items():
-            (tmp_path / name).mkdir()
             modules = module_with(question, code, tmp_path / name)
             for case in (c for c in CASES if c.question == question):
                 verdicts = {run_in_process(case, modules, seed)[0].passed for seed in range(1000, 1025)}

@@ -64,13 +64,7 @@ def sandbox_leftovers() -> list[str]:
 
 def sandbox_ipc() -> list[str]:
     """SysV shared memory, queues and semaphores of a sandbox user (they outlive processes)."""
-    found = []
-    for kind, uid_column in (("shm", 7), ("msg", 7), ("sem", 4)):
-        for line in Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > uid_column and int(fields[uid_column]) >= sandboxes.BASE_UID:
-                found.append(f"{kind} {fields[1]}")
-    return found
+    return [f"{kind} {ipc_id}" for kind, ipc_id, owner in sandboxes.sysv_ipc_entries() if owner >= sandboxes.BASE_UID]
 
 
 def graded_processes() -> list[str]:
@@ -217,9 +211,9 @@ def references_outside_the_kit() -> list[str]:
     """Filled-in references another user can read outside this kit (another clone, a CI source
     folder): without namespaces no grader can hide them, the 'user' mode says so in its output."""
     scan = FIND_REFERENCE + "\nfor path, _ in _find_reference():\n    print(path)\n"
-    found = subprocess.run(["setpriv", f"--reuid={sandboxes.BASE_UID}", f"--regid={sandboxes.BASE_UID}",
-                            "--clear-groups", sys.executable, "-I", "-c", scan],
-                           cwd="/", capture_output=True, text=True, timeout=120).stdout.split()
+    as_graded_code, _ = sandboxes.Sandbox("user").command([sys.executable, "-I", "-c", scan], None, None,
+                                                          sandboxes.BASE_UID)
+    found = subprocess.run(as_graded_code, cwd="/", capture_output=True, text=True, timeout=120).stdout.split()
     return [path for path in found if not Path(path).is_relative_to(KIT_ROOT)]
 
 

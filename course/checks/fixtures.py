@@ -243,13 +243,13 @@ def iou_hand(seed: int | None = None) -> CaseInput:
     if seed is None:
         return iou_calls([(p, g, c, "torch") for p, g, c in IOU_HAND])
     generator, calls = rng(seed), []
-    for index in range(4):
-        num_classes = int(generator.integers(3 if index == 0 else 2, 6))
-        absent = int(generator.integers(1, num_classes)) if index == 0 else int(generator.integers(0, num_classes))
+    for first in (True, False, False, False):
+        num_classes = int(generator.integers(3 if first else 2, 6))
+        absent = int(generator.integers(1 if first else 0, num_classes))
         present = [c for c in range(num_classes) if c != absent]
-        shape = (6, 6) if index == 0 else tuple(generator.integers(2, 7, size=int(generator.integers(1, 3))))
+        shape = (6, 6) if first else tuple(generator.integers(2, 7, size=int(generator.integers(1, 3))))
         pred, gt = generator.choice(present, size=shape), generator.choice(present, size=shape)
-        if index == 0:
+        if first:
             gt.flat[0] = 0  # background in the ground truth
         calls.append((pred, gt, num_classes, "torch"))
     return iou_calls(calls)

@@ -43,6 +43,7 @@ import fcntl
 import itertools
 import os
 import resource
+import shlex
 import shutil
 import signal
 import site
@@ -229,7 +230,7 @@ class CaseCgroup:
     def join_command(self, argv: list[str]) -> list[str]:
         """``argv`` started by a shell that first moves itself into the cgroup (as root, before any
         user change), so that everything the case starts is in it."""
-        joins = " && ".join(f"echo $$ > {shlex_quote(str(f / 'cgroup.procs'))}" for f in self.folders)
+        joins = " && ".join(f"echo $$ > {shlex.quote(str(f / 'cgroup.procs'))}" for f in self.folders)
         return ["/bin/sh", "-c", f'{joins} && exec "$@"', "sh", *argv]
 
     def oom_killed(self) -> bool:
@@ -273,12 +274,6 @@ def _read_lines(path: Path) -> list[str]:
         return [line for line in path.read_text().split() if line]
     except OSError:
         return []
-
-
-def shlex_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -507,19 +502,27 @@ def clean_user(uid: int) -> list[str]:
         if owner == uid:
             remove_tree(Path(path))
             removed.append(path)
-    for kind, flag, uid_column in (("shm", "-m", 7), ("msg", "-q", 7), ("sem", "-s", 4)):
-        for line in _read_lines_table(Path("/proc/sysvipc") / kind):
-            if len(line) > max(uid_column, 1) and line[uid_column] == str(uid):
-                subprocess.run(["ipcrm", flag, line[1]], capture_output=True)
-                removed.append(f"SysV {kind} {line[1]}")
+    flags = {"shm": "-m", "msg": "-q", "sem": "-s"}
+    for kind, ipc_id, owner in sysv_ipc_entries():
+        if owner == uid:
+            subprocess.run(["ipcrm", flags[kind], ipc_id], capture_output=True)
+            removed.append(f"SysV {kind} {ipc_id}")
     return removed
 
 
-def _read_lines_table(path: Path) -> list[list[str]]:
-    try:
-        return [line.split() for line in path.read_text().splitlines()[1:]]
-    except OSError:
-        return []
+def sysv_ipc_entries() -> list[tuple[str, str, int]]:
+    """(kind, id, owner uid) of every SysV shared memory segment ("shm"), message queue ("msg")
+    and semaphore set ("sem"): they outlive the processes that made them."""
+    found = []
+    for kind, uid_column in (("shm", 7), ("msg", 7), ("sem", 4)):
+        try:
+            lines = (Path("/proc/sysvipc") / kind).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for fields in (line.split() for line in lines):
+            if len(fields) > uid_column:
+                found.append((kind, fields[1], int(fields[uid_column])))
+    return found
 
 
 # ----------------------------------------------------------------------------------------------
