@@ -322,6 +322,29 @@ def test_public_expected_values_are_current():
     assert stale_expected() == []
 
 
+def test_stored_values_may_differ_by_what_another_machine_computes_and_no_more():
+    """A float16 value may move by one float16 step (a float32 last bit flips its rounding), a
+    float32 value by float32 rounding of the array's scale; two steps, a relative 1e-4 or a
+    changed integer are real differences."""
+    import numpy as np
+
+    from instructor.grading.public import _same
+
+    features = np.linspace(-2.4, 2.6, 1001).astype(np.float16)  # [1001]
+    one_step = features.copy()
+    one_step[::7] = np.nextafter(features[::7], np.float16(np.inf))
+    assert _same(features, one_step)
+    two_steps = one_step.copy()
+    two_steps[0] = np.nextafter(one_step[0], np.float16(np.inf))
+    assert not _same(features, two_steps)
+
+    scores = np.linspace(-0.5, 0.5, 35).astype(np.float64)  # [35], computed in float32
+    assert _same(scores, scores + 2.5e-7)
+    assert not _same(scores, scores * (1 + 1e-4) + 1e-4)
+    assert not _same(np.arange(5), np.arange(5) + (np.arange(5) == 3))
+    assert not _same(features, features.astype(np.float32))  # the dtype is part of the answer
+
+
 # ----------------------------------------------------------------------------------------------
 # Real DINO features for the segmentation cases
 # ----------------------------------------------------------------------------------------------

@@ -71,21 +71,47 @@ def stale_expected() -> list[str]:
 
 
 def _same(a, b) -> bool:
-    """Equal plain data; float arrays and floats to float32 rounding (another CPU may sum in
-    another order), everything else exactly."""
+    """Equal plain data, floats to what their computation allows on another machine, everything
+    else exactly (see ``_close``)."""
     import numpy as np
 
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape):
             return False
-        return np.allclose(a, b, rtol=1e-5, atol=1e-6) if a.dtype.kind == "f" else np.array_equal(a, b)
+        return _close(a, b) if a.dtype.kind == "f" else np.array_equal(a, b)
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= 1e-6 + 1e-5 * abs(b)
+        return abs(a - b) <= FLOAT32_ATOL + FLOAT32_RTOL * abs(b)
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+# The grader's answers are float32 computations: another CPU, BLAS or torch sums in another order.
+FLOAT32_RTOL, FLOAT32_ATOL = 1e-5, 1e-6
+
+
+def _close(a, b) -> bool:
+    """Float arrays of one dtype agree to float32 rounding, plus one step of their own dtype where
+    it is coarser than float32.
+
+    Float32 rounding is judged against the array's largest magnitude, not each value's: a value
+    near zero is a sum of terms as large as the others (a resized, normalised pixel), so its error
+    is as large as theirs. A float16 array is a float32 result rounded once, and a last-bit change
+    in float32 flips that rounding by one float16 step (0.00195 between 2 and 4) on another machine
+    (measured: 406 of 98,304 stored DavisDataset features, torch 2.14.1 against the machine that
+    stored them). Two steps, or any larger change, is a real difference.
+    """
+    import numpy as np
+
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    scale = float(np.abs(b64[np.isfinite(b64)]).max(initial=0.0))
+    allowed = FLOAT32_ATOL + FLOAT32_RTOL * np.maximum(np.abs(b64), scale)
+    if np.finfo(a.dtype).eps > np.finfo(np.float32).eps:
+        allowed = allowed + np.spacing(np.maximum(np.abs(a), np.abs(b))).astype(np.float64)
+    same_nan = np.isnan(a64) & np.isnan(b64)
+    return bool(np.all(same_nan | (np.abs(a64 - b64) <= allowed)))
 
 
 def main(argv: list[str] | None = None) -> int:
