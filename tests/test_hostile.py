@@ -55,29 +55,48 @@ def tree_state(folders) -> dict:
     return state
 
 
-def sandbox_leftovers() -> list[str]:
-    """Entries of the world-writable folders that graded code left: owned by a sandbox user, or
-    named as the attacks name what they leave."""
-    return [path for path, owner in sandboxes.world_writable_entries()
-            if owner >= sandboxes.BASE_UID or Path(path).name.startswith("hostile")]
+class Trace:
+    """What one grading owns, as its ``--trace`` file says: its sandbox users and its folder. The
+    checks look at these alone, so other work on the machine (another grading, another clone of
+    the kit under /tmp) never decides them."""
 
+    def __init__(self, path: Path):
+        self.path = path
+        self.world_writable_before = {entry for entry, _ in sandboxes.world_writable_entries()}
 
-def sandbox_ipc() -> list[str]:
-    """SysV shared memory, queues and semaphores of a sandbox user (they outlive processes)."""
-    return [f"{kind} {ipc_id}" for kind, ipc_id, owner in sandboxes.sysv_ipc_entries() if owner >= sandboxes.BASE_UID]
+    def read(self) -> tuple[set[int], str]:
+        document = json.loads(self.path.read_text())
+        return set(document["uids"]), document["root"]
 
+    def leftovers(self) -> list[str]:
+        """Entries of the world-writable folders that graded code left: owned by one of this
+        grading's users or, where it had none (not root), new since it began and named as the
+        attacks name what they leave."""
+        uids, _ = self.read()
+        return [path for path, owner in sandboxes.world_writable_entries()
+                if owner in uids or (not uids and path not in self.world_writable_before
+                                     and Path(path).name.startswith("hostile"))]
 
-def graded_processes() -> list[str]:
-    """Processes of graded code still alive: a sandbox user's, or the case runner's."""
-    alive = []
-    for process in psutil.process_iter(["uids", "cmdline"]):
-        try:
-            uids, cmdline = process.info["uids"], " ".join(process.info["cmdline"] or [])
-        except psutil.Error:
-            continue
-        if (uids and uids.real >= sandboxes.BASE_UID) or BOOTSTRAP in cmdline:
-            alive.append(f"{process.pid}: {cmdline[:200]}")
-    return alive
+    def ipc(self) -> list[str]:
+        """SysV shared memory, queues and semaphores of this grading's users (they outlive processes)."""
+        uids, _ = self.read()
+        return [f"{kind} {ipc_id}" for kind, ipc_id, owner in sandboxes.sysv_ipc_entries() if owner in uids]
+
+    def processes(self) -> list[str]:
+        """Processes of this grading's graded code still alive: of one of its users, or a case
+        runner started in its folder (bubblewrap's command line binds it; without a sandbox user
+        the runner works in it)."""
+        uids, root = self.read()
+        alive = []
+        for process in psutil.process_iter(["uids", "cmdline", "cwd"]):
+            try:
+                ids, cmdline, cwd = process.info["uids"], " ".join(process.info["cmdline"] or []), process.info["cwd"] or ""
+            except psutil.Error:
+                continue
+            mine = bool(ids) and bool({ids.real, ids.effective, ids.saved} & uids)
+            if mine or (BOOTSTRAP in cmdline or "bwrap" in cmdline) and (root in cmdline or cwd.startswith(root)):
+                alive.append(f"{process.pid}: {cmdline[:200]}")
+        return alive
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +126,10 @@ def protected_kit():
             entry.chmod(mode)
 
 
-def environment(attack: Attack, mode: str) -> dict:
+def environment(attack: Attack, mode: str, trace: Path) -> dict:
     env = {**os.environ, CANARY_ENV: CANARY_VALUE, "COURSE_SANDBOX": mode,
            "GRADER_ARGS": " ".join([f"--only={q}" for q in attack.only] + [f"--timeout-scale={attack.timeout_scale}",
-                                                                             *attack.options])}
+                                                                             f"--trace={trace}", *attack.options])}
     env.pop("PYTHONPATH", None)
     return env
 
@@ -120,8 +139,8 @@ def grade_cli(attack: Attack, tmp_path: Path, mode: str) -> dict:
     results = tmp_path / "results" / "results.json"
     results.parent.mkdir()
     subprocess.run([sys.executable, "-B", "-m", "instructor.grade", str(submission), "--results", str(results)],
-                   cwd=KIT_ROOT, env=environment(attack, mode), stdin=subprocess.DEVNULL, capture_output=True,
-                   timeout=900)
+                   cwd=KIT_ROOT, env=environment(attack, mode, tmp_path / "trace.json"), stdin=subprocess.DEVNULL,
+                   capture_output=True, timeout=900)
     return json.loads(results.read_text(encoding="utf-8")), results.parent
 
 
@@ -135,7 +154,7 @@ def grade_zip(zip_path: Path, attack: Attack, tmp_path: Path, mode: str) -> dict
     # Gradescope's metadata file holds earlier results: here, answers a replay would look for.
     (root / "submission_metadata.json").write_text(json.dumps({"id": 4242, "previous_submissions": [
         {"results": {"tests": [{"output": "compute_iou gave 0.1, expected 0.123456"}]}}]}))
-    document = run_zip(root, None, env={k: v for k, v in environment(attack, mode).items()
+    document = run_zip(root, None, env={k: v for k, v in environment(attack, mode, tmp_path / "trace.json").items()
                                         if k in (CANARY_ENV, "COURSE_SANDBOX", "GRADER_ARGS")})
     assert stat.S_IMODE((root / "source").stat().st_mode) & 0o077 == 0, "run_autograder left the grader readable"
     return document, root / "results"
@@ -175,11 +194,13 @@ def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
     before = tree_state([VENV, *WATCHED])
     autograder_results = Path("/autograder/results/results.json")
     existed = autograder_results.exists()
+    trace = Trace(tmp_path / "trace.json")
     document, results_folder = grade(attack, tmp_path)
     check_document(document, attack)
-    assert graded_processes() == [], "processes of the graded code outlived the grading"
-    assert sandbox_leftovers() == [], "graded code left files in world-writable folders"
-    assert sandbox_ipc() == [], "graded code left SysV shared memory, queues or semaphores"
+    if trace.path.exists() or not attack.refused:  # a submission refused at intake ran no graded code
+        assert trace.processes() == [], "processes of the graded code outlived the grading"
+        assert trace.leftovers() == [], "graded code left files in world-writable folders"
+        assert trace.ipc() == [], "graded code left SysV shared memory, queues or semaphores"
     after = tree_state([VENV, *WATCHED])
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert changed == [], f"files changed outside the scratch area: {changed[:10]}"
@@ -258,3 +279,32 @@ def test_reference_gets_full_marks_in_every_mode(tmp_path):
         document, _ = grade_cli(honest, tmp_path / mode, mode)
         check_document(document, honest)
         assert "sandbox: " in document["output"]
+
+
+@pytest.mark.skipif(not ROOT, reason="other work's sandbox users need root")
+def test_the_checks_judge_this_grading_not_the_machine(tmp_path):
+    """Another grading's user, its runner and its files in /tmp (another clone of the kit graded
+    at the same time) leave the honest grading's checks green; what this grading's own user
+    leaves is still caught."""
+    other_uid = sandboxes.BASE_UID + sandboxes.MAX_USERS - 1  # the last a grading would take
+    other_folder = Path("/tmp") / f"hostile-other-kit-{os.getpid()}"
+    other_folder.mkdir()
+    os.chown(other_folder, other_uid, other_uid)
+    as_other, _ = sandboxes.Sandbox("user").command(
+        [sys.executable, "-c", "import time; time.sleep(120)", BOOTSTRAP], None, None, other_uid)
+    other_runner = subprocess.Popen(as_other, cwd="/", stdin=subprocess.DEVNULL)
+    try:
+        honest = Attack("honest-beside-other-work", ["compute_iou"])
+        run_attack(honest, tmp_path, lambda a, t: grade_cli(a, t, BEST))
+        own_uids, _ = Trace(tmp_path / "trace.json").read()
+        mine = Path("/tmp") / f"left-by-this-grading-{os.getpid()}"
+        mine.touch()
+        os.chown(mine, min(own_uids), min(own_uids))
+        try:
+            assert Trace(tmp_path / "trace.json").leftovers() == [str(mine)]
+        finally:
+            mine.unlink()
+    finally:
+        other_runner.kill()
+        other_runner.wait()
+        other_folder.rmdir()

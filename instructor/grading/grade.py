@@ -175,7 +175,8 @@ class Grading:
     """One submission's grading: its folder, view, sandbox, sandbox users and time budget."""
 
     def __init__(self, submission: intake.Submission, sandbox: Sandbox, jobs: int, limits_scale: float,
-                 memory_mb: int, package_dir: Path, key: bytes, submission_id: str = "", budget_s: float = BUDGET_S):
+                 memory_mb: int, package_dir: Path, key: bytes, submission_id: str = "", budget_s: float = BUDGET_S,
+                 trace: Path | None = None):
         self.submission, self.sandbox, self.jobs = submission, sandbox, jobs
         self.limits_scale, self.memory_mb, self.key, self.submission_id = limits_scale, memory_mb, key, submission_id
         self.deadline = time.monotonic() + budget_s
@@ -191,6 +192,8 @@ class Grading:
             _check_view(self.view, submission.modules)
             _publish(self.view)
             self.pool = sandbox.users(jobs)
+            if trace is not None:  # what this grading alone owns, for checks that must not judge the whole machine
+                Path(trace).write_text(json.dumps({"uids": self.pool.uids if self.pool else [], "root": str(self.root)}))
             self.users = queue.Queue()
             for uid in (self.pool.uids if self.pool else [None] * jobs):
                 self.users.put(uid)
@@ -324,10 +327,12 @@ def select_cases(include_hidden: bool = True, only: list[str] | None = None):
 def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, jobs: int | None = None,
           only: list[str] | None = None, sandbox: Sandbox | str | None = None, timeout_scale: float = 1.0,
           memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = "hidden",
-          metadata: Path | None = None, budget_s: float = BUDGET_S) -> dict:
+          metadata: Path | None = None, budget_s: float = BUDGET_S, trace: Path | None = None) -> dict:
     """Grade ``submission`` (folder, zip or .py file) and write ``results_path``; the document.
 
     ``only`` keeps the cases whose id starts with one of its strings (e.g. a question name).
+    ``trace``: a file to write the sandbox users and the folder this grading holds (JSON), so that
+    a check of what graded code left behind looks at this grading's, not at other work's.
     Never raises for anything the submission does; a grader failure still writes a valid file.
     """
     cases = select_cases(include_hidden, only)
@@ -337,7 +342,7 @@ def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, 
         sandbox.check_protected([KEY_FILE, Path(__file__).parent, Path(results_path).resolve().parent,
                                  Path(submission).resolve(), *_references(package_dir)])
         outcomes, summary = _grade(cases, Path(submission), sandbox, jobs, timeout_scale, memory_mb, package_dir,
-                                   submission_id(metadata), budget_s)
+                                   submission_id(metadata), budget_s, trace)
     except Exception as error:  # noqa: BLE001 - still write a valid results.json
         summary = (f"internal grader error, not caused by your code ({type(error).__name__}: {error}); "
                    f"tell your instructor.\n{traceback.format_exc(limit=6)}")
@@ -354,7 +359,7 @@ def _references(package_dir: Path) -> list[Path]:
 
 
 def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, memory_mb, package_dir,
-           submission_id: str, budget_s: float):
+           submission_id: str, budget_s: float, trace: Path | None = None):
     started = time.monotonic()
     try:
         submission = intake.read_submission(submission_path)
@@ -366,7 +371,7 @@ def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, 
         return {c.id: Outcome(0.0, f"failed: {message}") for c in cases}, message
     jobs = max(1, min(len(cases), jobs or os.cpu_count() or 1))
     grading = Grading(submission, sandbox, jobs, timeout_scale, memory_mb, package_dir, grading_key(),
-                      submission_id, budget_s)
+                      submission_id, budget_s, trace)
     outcomes = {}
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -413,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Gradescope's submission_metadata.json: its submission id joins the cases' seeds")
     parser.add_argument("--budget-s", type=float, default=BUDGET_S,
                         help="time for the whole grading; cases left when it is spent fail (default: %(default)s)")
+    parser.add_argument("--trace", type=Path, default=None,
+                        help="write the sandbox users and the folder this grading holds to this JSON file (tests)")
     return parser
 
 
@@ -422,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     document = grade(args.submission, args.results, include_hidden=args.include_hidden, jobs=args.jobs, only=args.only,
                      sandbox=args.sandbox, timeout_scale=args.timeout_scale, memory_mb=args.memory_mb,
-                     hidden_visibility=args.hidden_visibility, metadata=args.metadata, budget_s=args.budget_s)
+                     hidden_visibility=args.hidden_visibility, metadata=args.metadata, budget_s=args.budget_s,
+                     trace=args.trace)
     print(f"{document['score']:g} / {sum(t['max_score'] for t in document['tests']):g} points -> {args.results}")
     for test in document["tests"]:
         print(f"  {test['score']:6.2f} / {test['max_score']:<6.2f} {test['name']}")
