@@ -2,7 +2,9 @@
 
     python -m instructor.release [--dist DIST] [--no-autograder] [--allow-missing]
 
-Writes ``DIST/student/`` (default ``dist/`` in the kit's folder, git-ignored):
+Writes ``DIST/ssl-vision-course-kit/`` (``STUDENT_FOLDER``; default ``dist/`` in the kit's folder,
+git-ignored), the folder students upload to their Drive under the name the notebooks' set-up cell
+looks for (``KIT_FOLDER``):
 
 - the ``course`` package, which is exactly what students get, with each graded module
   (``course/<name>.py`` of ``course.assignment.GRADED_MODULES``) as a stub generated from the one
@@ -69,6 +71,10 @@ REGION_END = "# ================== END OF YOUR CODE ========================"
 
 # The graded modules: their stubs must fail every graded case.
 GRADED_FILES = tuple(f"course/{name}.py" for name in GRADED_MODULES)
+
+# The student kit's folder in DIST: the name the notebooks' set-up cell looks for on the student's Drive
+# (KIT_FOLDER in course.colab.SETUP_CELL; tests/test_release.py keeps them equal).
+STUDENT_FOLDER = "ssl-vision-course-kit"
 
 # What the student kit holds, relative to the kit's folder: (glob pattern, what it is).
 KIT_FILES = (
@@ -645,7 +651,7 @@ class Release:
 
 def release(dist: Path | None = None, root: Path = KIT_ROOT, autograder: bool = True,
             allow_missing: bool = False, echo=print) -> Release:
-    """Build ``dist/student`` (and ``dist/autograder.zip``) from the kit at ``root`` and prove them;
+    """Build ``dist/ssl-vision-course-kit`` (and ``dist/autograder.zip``) from the kit at ``root`` and prove them;
     ``echo`` prints each step as it is done."""
     started = time.perf_counter()
     dist = Path(dist) if dist is not None else root / "dist"
@@ -665,7 +671,7 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
     from instructor.grading.cases import CASES
     from instructor.grading.public import stale_expected
 
-    kit = result.kit = build_student(root, result.dist / "student", allow_missing)
+    kit = result.kit = build_student(root, result.dist / STUDENT_FOLDER, allow_missing)
     stripped = ", ".join(f"{name} ({count} solution blocks)" for name, count in kit.stripped.items())
     echo(f"Student kit: {kit.student_dir} ({len(kit.files)} files); stubs generated from: {stripped}")
     for missing in kit.missing:
@@ -684,7 +690,7 @@ def _release_steps(result: Release, root: Path, autograder: bool, allow_missing:
         lambda: prove_stub_fails(stub, CASES),
         lambda: prove_no_solution_left(result.dist, kit.solution_lines),
         lambda: Proof("The student kit imports on its own: every course module, and the view graded code runs "
-                      "beside, from dist/student alone",
+                      f"beside, from dist/{STUDENT_FOLDER} alone",
                       problems=finish_kit_import_check(import_check) + view_import_problems(kit.student_dir)),
         lambda: Proof("The public cases' stored expected values are what the grader computes",
                       problems=stale_expected()),
@@ -723,7 +729,7 @@ def build_parser(prog: str = "python -m instructor.release", description: str | 
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dist", type=Path, default=KIT_ROOT / "dist",
-                        help="output folder: the student kit goes to DIST/student, the autograder to "
+                        help=f"output folder: the student kit goes to DIST/{STUDENT_FOLDER}, the autograder to "
                              "DIST/autograder.zip (default: %(default)s)")
     parser.add_argument("--no-autograder", action="store_true",
                         help="do not build or verify DIST/autograder.zip")

@@ -280,6 +280,19 @@ def test_release_prints_its_passing_proofs(released):
     assert "RELEASE OK" in printed
 
 
+def test_the_student_kit_has_the_folder_name_the_notebooks_look_for(released):
+    """Students upload dist/<folder> to their Drive; the set-up cell's KIT_FOLDER names it."""
+    import re
+
+    from course.colab import SETUP_CELL
+
+    result, _ = released
+    default = re.search(r'^KIT_FOLDER = "([^"]+)"', SETUP_CELL, re.MULTILINE).group(1)
+    assert default == release.STUDENT_FOLDER
+    assert result.kit.student_dir == (result.dist / default).resolve()
+    assert (result.kit.student_dir / "course" / "colab.py").is_file()
+
+
 def public_api(tree: ast.Module) -> dict[str, tuple]:
     """name -> (arguments, docstring) of every public function, class and method (and __init__)."""
     api = {}
