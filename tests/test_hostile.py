@@ -115,7 +115,7 @@ def protected_kit():
     is on the machine and the autograder's files are root's alone; restored afterwards."""
     changed = []
     for entry in KIT_ROOT.iterdir():
-        if entry.name != ".venv" and not entry.is_symlink():
+        if entry not in (KIT_ROOT / ".venv", VENV) and not entry.is_symlink():  # the interpreter stays reachable
             mode = stat.S_IMODE(entry.stat().st_mode)
             entry.chmod(mode & ~0o007)
             changed.append((entry, mode))

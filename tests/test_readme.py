@@ -9,17 +9,23 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def quick_start_commands() -> list[str]:
-    block = README.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+def bash_block(after: str) -> list[str]:
+    """The lines of the first ```bash block after the heading ``after``."""
+    block = README.split(after, 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     return [line.strip() for line in block.strip().splitlines()]
 
 
-def test_ci_runs_readme_setup_and_test_commands():
-    *setup, main_job, test = quick_start_commands()
+def test_ci_runs_readme_commands_under_both_version_sets():
+    *setup, main_job, test = bash_block("## Quick start")
+    full, = bash_block("### The full suite")
+    colab_setup, colab_main, colab_test = bash_block("### Under Colab's versions")
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
-    assert ci == [*setup, test]
+    assert ci == [*setup, main_job, full, colab_setup, colab_main, colab_test]
     assert main_job == ".venv/bin/python -m instructor" and test == ".venv/bin/python -m pytest"
+    assert full == f"{test} --full"
+    assert colab_setup == setup[-1].replace(".venv", ".venv-colab") + " -c constraints/colab.txt"
+    assert (colab_main, colab_test) == (main_job.replace(".venv", ".venv-colab"), test.replace(".venv", ".venv-colab"))
 
 
 def test_readme_points_table_is_the_config():
