@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Download the datasets the notebooks need into the kit's datasets/ folder (on Drive in Colab).
+# Download the datasets the notebooks need into the kit's datasets/ folder (on Drive in Colab);
+# DAVIS can be unzipped elsewhere (UNZIP_DIR: in Colab, the runtime's local disk).
 # Run `bash get_datasets.sh --help` for usage; datasets/README.md describes each dataset.
 set -euo pipefail
 
 KIT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DATASETS_DIR="${DATASETS_DIR:-$KIT_DIR/datasets}"
+UNZIP_DIR="${UNZIP_DIR:-}"  # where DAVIS is unzipped; default: $DATASETS_DIR (set in main)
 COCO_SELECTION="${COCO_SELECTION:-$KIT_DIR/datasets/coco_selection.json}"
 PYTHON="${PYTHON:-python3}"
 KEEP_ZIPS="${KEEP_ZIPS:-0}"
 PROGRESS_SECONDS="${PROGRESS_SECONDS:-10}"  # seconds between progress lines when output is not a terminal
 COCO_IDS=""  # filled from $COCO_SELECTION by get_coco
 
-COCO_IMAGES_URL="http://images.cocodataset.org/val2017"
-COCO_ANNOTATIONS_URL="http://images.cocodataset.org/annotations/annotations_trainval2017.zip"
+# The official addresses; each can be set to a mirror's (see datasets/README.md).
+COCO_IMAGES_URL="${COCO_IMAGES_URL:-http://images.cocodataset.org/val2017}"
+COCO_ANNOTATIONS_URL="${COCO_ANNOTATIONS_URL:-http://images.cocodataset.org/annotations/annotations_trainval2017.zip}"
 COCO_CAPTIONS_MEMBER="annotations/captions_val2017.json"
-DAVIS_URL="https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip"
+DAVIS_URL="${DAVIS_URL:-https://data.vision.ee.ethz.ch/csergi/share/davis/DAVIS-2017-trainval-480p.zip}"
 
 COCO_CREDIT="COCO (Lin et al., ECCV 2014, https://cocodataset.org): annotations CC BY 4.0; images from Flickr under their owners' terms (each image's licence is kept in coco/captions.json)."
 DAVIS_CREDIT="DAVIS 2017 (Pont-Tuset et al., 2017; Perazzi et al., CVPR 2016, https://davischallenge.org): CC BY 4.0."
@@ -29,20 +32,28 @@ this script, i.e. on your Drive in Colab):
   coco   10 COCO val2017 images listed in datasets/coco_selection.json (about 2 MB) and their
          captions, taken from COCO's annotations_trainval2017.zip (241 MB, deleted afterwards)
          -> datasets/coco/<12-digit id>.jpg and datasets/coco/captions.json
-  davis  DAVIS 2017 trainval 480p (about 800 MB download)
-         -> datasets/DAVIS/{JPEGImages,Annotations,ImageSets}
+  davis  DAVIS 2017 trainval 480p (about 800 MB download, about 12,400 files)
+         -> datasets/DAVIS/{JPEGImages,Annotations,ImageSets}, or \$UNZIP_DIR/DAVIS when set
   all    both
 
 What is already present and verified is skipped; an interrupted download resumes from its .part
 file when run again. Sizes are compared with the server's Content-Length, zip archives are tested
-before use. Needs curl (or wget), unzip and python3.
+before use. A server that refuses a file (an expired link: HTTP 403) or has none (404) is named
+with its HTTP status. Needs curl (or wget), unzip and python3.
+
+With UNZIP_DIR set to another folder (the notebooks do this in Colab: the runtime's local disk,
+/content/datasets), the DAVIS zip is kept in \$DATASETS_DIR (on Drive) and unzipped into
+\$UNZIP_DIR; when \$UNZIP_DIR/DAVIS is gone (a new runtime), the next run unzips the kept zip
+again without downloading it. A complete \$DATASETS_DIR/DAVIS is still used as it is.
 
 Progress: in a terminal, curl draws its progress bar. Otherwise (a Colab cell, a log file) every
 line is a whole line: the large downloads and the DAVIS unzip print a progress line every
 \$PROGRESS_SECONDS seconds (default 10) and every 2000 files.
 
-Environment: DATASETS_DIR (where to put the data), KEEP_ZIPS=1 (keep the downloaded zips),
-PYTHON (python interpreter, default python3), PROGRESS_SECONDS.
+Environment: DATASETS_DIR (where to put the data), UNZIP_DIR (where to unzip DAVIS; default
+\$DATASETS_DIR), KEEP_ZIPS=1 (keep the downloaded zips), PYTHON (python interpreter, default
+python3), PROGRESS_SECONDS, and DAVIS_URL, COCO_IMAGES_URL, COCO_ANNOTATIONS_URL (another address
+to download from).
 
 Credits: $COCO_CREDIT
          $DAVIS_CREDIT
@@ -72,9 +83,46 @@ network_failure() {  # host, url, the downloader's message
   The downloader said: ${3:-nothing}"
 }
 
-server_failure() {  # url, the downloader's message
-  die "the server answered an error for $1 (the file may have moved; see datasets/README.md).
-  The downloader said: ${2:-nothing}"
+# The variable that sets the address URL was downloaded from.
+url_variable() {  # url
+  case "$1" in
+    "$DAVIS_URL") echo DAVIS_URL ;;
+    "$COCO_ANNOTATIONS_URL") echo COCO_ANNOTATIONS_URL ;;
+    *) echo COCO_IMAGES_URL ;;
+  esac
+}
+
+# The HTTP status of the last response in curl -I or wget --server-response output, or nothing.
+http_status() {  # the downloader's output
+  tr -d '\r' <<<"$1" | awk '$1 ~ /^HTTP\// { code = $2 } END { print code }'
+}
+
+http_reason() {  # HTTP status -> its reason phrase (empty for the rest)
+  case "$1" in
+    401) echo " Unauthorized" ;; 403) echo " Forbidden" ;; 404) echo " Not Found" ;; 410) echo " Gone" ;;
+    429) echo " Too Many Requests" ;;
+  esac
+}
+
+server_failure() {  # url, HTTP status (may be empty), the downloader's message
+  local url="$1" code="${2:-}" why
+  local status="HTTP $code$(http_reason "$code")"
+  case "$code" in
+    401|403) why="the server refused the download of $url ($status):
+  the link has expired, the file is no longer public, or the server does not serve this
+  machine; running this again will not help" ;;
+    404|410) why="the server has no file at $url ($status): it has moved" ;;
+    429) why="the server turned the download of $url away ($status): wait a few minutes and
+  run this again" ;;
+    5??) why="the server failed to send $url ($status): it is having trouble; wait a few minutes
+  and run this again (a partial download resumes)" ;;
+    "") why="the server answered an error for $url" ;;
+    *) why="the server answered $status for $url" ;;
+  esac
+  die "$why.
+  datasets/README.md says where each dataset is published; to download from another address, set
+  $(url_variable "$url")=<its URL> and run this again.
+  The downloader said: ${3:-nothing}"
 }
 
 downloader() {
@@ -92,14 +140,14 @@ remote_size() {
     headers="$(curl -sSfIL --connect-timeout 30 --max-time 120 --retry 2 "$url" 2>&1)" || status=$?
     case "$status" in
       0) ;;
-      22) server_failure "$url" "$(tail -n 1 <<<"$headers")" ;;
+      22) server_failure "$url" "$(http_status "$headers")" "$(grep -m 1 '^curl: ' <<<"$headers" || true)" ;;
       *) network_failure "$(host_of "$url")" "$url" "$(tail -n 1 <<<"$headers")" ;;
     esac
   else
     headers="$(wget --spider --server-response --timeout=30 --tries=3 "$url" 2>&1)" || status=$?
     case "$status" in
       0) ;;
-      8) server_failure "$url" "$(tail -n 1 <<<"$headers")" ;;
+      8) server_failure "$url" "$(http_status "$headers")" "$(tail -n 1 <<<"$headers")" ;;
       *) network_failure "$(host_of "$url")" "$url" "$(tail -n 1 <<<"$headers")" ;;
     esac
   fi
@@ -128,17 +176,18 @@ report_progress() {  # pid file expected_bytes
   done
 }
 
-# Download URL into PART (resuming it); the downloader's exit status is returned. Outside a
-# terminal the downloader runs silently in the background and report_progress prints whole lines.
-download() {  # url part expected_bytes quiet
-  local url="$1" part="$2" expected="$3" quiet="$4" pid status=0
-  local curl_options=(-fL --retry 3 --retry-delay 2 --connect-timeout 30 -C - -o "$part")
+# Download URL into PART (resuming it); the downloader's exit status is returned, and curl's last
+# HTTP status is written to the file http_status_file. Outside a terminal the downloader runs silently
+# in the background and report_progress prints whole lines.
+download() {  # url part expected_bytes quiet http_status_file
+  local url="$1" part="$2" expected="$3" quiet="$4" http="$5" pid status=0
+  local curl_options=(-fL --retry 3 --retry-delay 2 --connect-timeout 30 -C - -o "$part" -w '%{http_code}')
   if [[ "$(downloader)" == curl ]]; then
     if [[ -z "$quiet" && -t 1 ]]; then
-      curl "${curl_options[@]}" --progress-bar "$url" || status=$?
+      curl "${curl_options[@]}" --progress-bar "$url" >"$http" || status=$?
       return "$status"
     fi
-    curl "${curl_options[@]}" -sS "$url" &
+    curl "${curl_options[@]}" -sS "$url" >"$http" &
   else
     if [[ -z "$quiet" && -t 1 ]]; then
       wget -c --timeout=30 --tries=3 -O "$part" "$url" || status=$?
@@ -160,7 +209,7 @@ unzip_with_progress() {  # zip dir
 
 # fetch URL DEST [quiet]: download into DEST.part (resuming it), check the size, then move to DEST.
 fetch() {
-  local url="$1" dest="$2" quiet="${3:-}" part="$2.part" expected status=0
+  local url="$1" dest="$2" quiet="${3:-}" part="$2.part" expected status=0 http code
   expected="$(remote_size "$url")"
   if [[ -f "$dest" && -n "$expected" && "$(file_size "$dest")" == "$expected" ]]; then
     return 0
@@ -175,11 +224,14 @@ fetch() {
       [[ -z "$expected" ]] || size_text="$(megabytes "$expected")"
       echo "  downloading $url ($size_text) -> $dest"
     fi
-    download "$url" "$part" "$expected" "$quiet" || status=$?
+    http="$(mktemp)"
+    download "$url" "$part" "$expected" "$quiet" "$http" || status=$?
+    code="$(tr -dc '0-9' <"$http")"
+    rm -f "$http"
     if [[ "$(downloader)" == curl ]]; then
-      [[ "$status" != 22 ]] || server_failure "$url" "curl exit 22"
+      [[ "$status" != 22 ]] || server_failure "$url" "$code" "curl exit 22"
     else
-      [[ "$status" != 8 ]] || server_failure "$url" "wget exit 8"
+      [[ "$status" != 8 ]] || server_failure "$url" "" "wget exit 8"
     fi
     [[ "$status" == 0 ]] || network_failure "$(host_of "$url")" "$url" "exit status $status (its message is above)"
   fi
@@ -320,9 +372,9 @@ get_coco() {
   echo "coco: done: $dir"
 }
 
-# True when datasets/DAVIS has every sequence of ImageSets/2017/{train,val}.txt with frames and masks.
-davis_verified() {
-  local root="$DATASETS_DIR/DAVIS" split sequence
+# True when ROOT has every sequence of ImageSets/2017/{train,val}.txt with frames and masks.
+davis_verified() {  # root
+  local root="$1" split sequence
   for split in train val; do
     [[ -s "$root/ImageSets/2017/$split.txt" ]] || return 1
     while read -r sequence; do
@@ -334,11 +386,18 @@ davis_verified() {
 }
 
 get_davis() {
-  local root="$DATASETS_DIR/DAVIS" zip="$DATASETS_DIR/DAVIS-2017-trainval-480p.zip"
-  local unpack="$DATASETS_DIR/DAVIS-unzip.part" found  # *.part: ignored by git
+  local root="$UNZIP_DIR/DAVIS" on_drive="$DATASETS_DIR/DAVIS" zip="$DATASETS_DIR/DAVIS-2017-trainval-480p.zip"
+  local unpack="$UNZIP_DIR/DAVIS-unzip.part" found keep_zip="$KEEP_ZIPS"  # *.part: ignored by git
+  [[ "$UNZIP_DIR" == "$DATASETS_DIR" ]] || keep_zip=1  # unzipped elsewhere: the zip is the cache to unzip again
   echo "davis: $DAVIS_CREDIT"
-  if davis_verified; then
+  if davis_verified "$root"; then
     echo "davis: already present and verified in $root; nothing to download."
+    return 0
+  fi
+  if [[ "$root" != "$on_drive" ]] && davis_verified "$on_drive"; then
+    echo "davis: already present and verified in $on_drive; nothing to download. (It was unzipped there by"
+    echo "  an earlier version of the kit; reading it there is slower than from $UNZIP_DIR. Delete it to"
+    echo "  have the next run unzip DAVIS into $UNZIP_DIR instead.)"
     return 0
   fi
   if [[ -e "$root" ]]; then  # never overwrite a folder this script did not finish
@@ -347,22 +406,35 @@ get_davis() {
   Move it away or delete it, then run this again."
   fi
   command -v unzip >/dev/null 2>&1 || die "unzip is needed (e.g. apt-get install unzip)"
-  echo "davis: fetching DAVIS 2017 trainval 480p (about 800 MB) ..."
-  fetch "$DAVIS_URL" "$zip"
+  if [[ -f "$zip" ]]; then  # only a download whose size matched the server's is ever named *.zip
+    echo "davis: using the zip kept in $zip (no download)"
+  else
+    echo "davis: fetching DAVIS 2017 trainval 480p (about 800 MB) ..."
+    fetch "$DAVIS_URL" "$zip"
+  fi
   echo "davis: testing the archive ..."
   if ! unzip -tq "$zip" >/dev/null 2>&1; then
     rm -f "$zip"
     die "$zip is corrupt (unzip -t failed) and was deleted; run this again"
   fi
   rm -rf "$unpack"
-  echo "davis: unzipping into $DATASETS_DIR (about 12,000 files; minutes on Drive) ..."
+  if [[ "$UNZIP_DIR" == "$DATASETS_DIR" ]]; then
+    echo "davis: unzipping into $UNZIP_DIR (about 12,400 files; minutes on Drive) ..."
+  else
+    echo "davis: unzipping into $UNZIP_DIR (about 12,400 files) ..."
+  fi
   unzip_with_progress "$zip" "$unpack" || die "could not unzip $zip (is the disk full?)"
   found="$(find "$unpack" -maxdepth 3 -type d -name JPEGImages | head -n 1)"
   [[ -n "$found" ]] || die "$zip holds no JPEGImages folder; is it DAVIS-2017-trainval-480p.zip?"
   mv "$(dirname "$found")" "$root"
   rm -rf "$unpack"
-  davis_verified || die "$root lacks JPEGImages/480p, Annotations/480p or ImageSets/2017 after unzipping"
-  [[ "$KEEP_ZIPS" == 1 ]] || rm -f "$zip"
+  davis_verified "$root" || die "$root lacks JPEGImages/480p, Annotations/480p or ImageSets/2017 after unzipping"
+  if [[ "$keep_zip" == 1 ]]; then
+    [[ "$UNZIP_DIR" == "$DATASETS_DIR" ]] ||
+      echo "davis: kept $zip: when $root is gone (a new runtime), the next run unzips it again, without downloading"
+  else
+    rm -f "$zip"
+  fi
   echo "davis: done: $root ($(ls "$root/JPEGImages/480p" | wc -l | tr -d ' ') sequences)"
 }
 
@@ -377,6 +449,12 @@ main() {
   downloader >/dev/null  # fails here, clearly, when neither curl nor wget exists
   mkdir -p "$DATASETS_DIR"
   DATASETS_DIR="$(cd "$DATASETS_DIR" && pwd)"
+  if [[ -z "$UNZIP_DIR" ]]; then
+    UNZIP_DIR="$DATASETS_DIR"
+  else
+    mkdir -p "$UNZIP_DIR"
+    UNZIP_DIR="$(cd "$UNZIP_DIR" && pwd)"
+  fi
   case "$target" in
     coco) get_coco ;;
     davis) get_davis ;;

@@ -7,12 +7,18 @@ the notebook to the repository; it fails with a clear message when the folder is
 kit on ``sys.path`` and then calls ``setup()``, which does the rest:
 
 - installs the modules the runtime lacks (Colab has torch and torchvision; it lacks open_clip,
-  mediapy, lovely-tensors and decord) and upgrades those older than the kit's requirements, with
-  pip constrained so torch is never touched; a torch or torchvision below the kit's floor stops
-  the set-up with what to do (``version_problems``);
-- keeps every cache in the kit's folder (``cache/``; on Drive in Colab), so a restarted runtime
-  downloads no model weights twice; datasets live in the kit's ``datasets/`` folder
-  (``fetch_dataset`` runs ``get_datasets.sh``, which skips what is present);
+  mediapy and lovely-tensors; PyAV, the video reader, is installed when missing) and upgrades
+  those older than the kit's requirements, with pip constrained so torch is never touched; a
+  torch or torchvision below the kit's floor stops the set-up with what to do
+  (``version_problems``);
+- keeps the model caches in the kit's folder (``cache/``; on Drive in Colab), so a restarted
+  runtime downloads no model weights twice, but the Hugging Face login token outside it (in the
+  runtime's home folder), so that sharing the kit's folder never shares the token;
+- datasets are downloaded into the kit's ``datasets/`` folder (``fetch_dataset`` runs
+  ``get_datasets.sh``, which skips what is present); in Colab, DAVIS's zip stays cached there on
+  Drive but is unzipped onto the runtime's local disk (``/content/datasets``): its ~12,400
+  small files are slow to write to and read back from Drive (after a runtime restart, the local
+  copy is gone and is unzipped again from the cached zip, without downloading);
 - turns on autoreload, so edits to ``course/clip_dino.py`` are picked up without a restart.
 
 Running the first cell again, or after "Restart session", is safe: nothing is installed twice and
@@ -33,7 +39,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.paths import KIT_ROOT, cache_dir, datasets_dir, hf_hub_dir, offline, samples_dir, torch_hub_dir
+from course.paths import (COLAB_UNZIP_DIR, KIT_ROOT, UNZIP_ENV, cache_dir, datasets_dir, hf_hub_dir, hf_token_path,
+                          offline, samples_dir, torch_hub_dir, unzip_dir)
 
 # The first cell of every notebook (tests/test_notebooks.py checks they all hold exactly this).
 SETUP_CELL = '''\
@@ -66,7 +73,7 @@ NOTEBOOK_MODULES = {
     "open_clip": "open_clip_torch",
     "mediapy": "mediapy",
     "lovely_tensors": "lovely-tensors",
-    "decord": "decord",
+    "av": "av",
     "timm": "timm",
     "sklearn": "scikit-learn",
     "cv2": "opencv-python-headless",
@@ -82,7 +89,7 @@ PINNED_DISTRIBUTIONS = ("torch", "torchvision")
 # Distributions whose installed version must satisfy the kit's requirements.txt line. Colab ships
 # several of them; an older one is upgraded by the set-up (the pinned ones stop it instead).
 CHECKED_DISTRIBUTIONS = ("torch", "torchvision", "transformers", "timm", "open_clip_torch",
-                         "mediapy", "lovely-tensors", "decord")
+                         "mediapy", "lovely-tensors", "av")
 
 
 @dataclass
@@ -102,6 +109,8 @@ class KitSetup:
                 if self.offline else "pretrained models and the full datasets")
         lines = [f"kit: {self.kit_root} ({where})", f"mode: {mode}", f"device: {self.device}",
                  f"caches: {cache_dir()}, datasets: {datasets_dir()}"]
+        if unzip_dir() != datasets_dir():
+            lines.append(f"DAVIS is unzipped into {unzip_dir()} (the runtime's disk; its zip stays in {datasets_dir()})")
         if self.installed:
             lines.append(f"installed: {', '.join(self.installed)}")
         return "\n".join(lines)
@@ -273,6 +282,46 @@ def use_kit_caches() -> dict[str, str]:
     return {variable: os.environ[variable] for variable in wanted}
 
 
+def keep_token_out_of_kit() -> str | None:
+    """``huggingface_hub.login()`` writes the token to ``$HF_HOME/token`` unless ``HF_TOKEN_PATH``
+    says otherwise; with HF_HOME in the kit's folder (on Drive, shared with it) that would share
+    the token. Point HF_TOKEN_PATH at the runtime's home folder instead; return the token path in
+    force, or None when HF_HOME is not the kit's (then nothing is changed). A HF_TOKEN_PATH the
+    user set is kept."""
+    if not inside_kit(os.environ.get("HF_HOME", hf_hub_dir().parent)):
+        return None
+    os.environ.setdefault("HF_TOKEN_PATH", str(hf_token_path()))
+    return os.environ["HF_TOKEN_PATH"]
+
+
+def inside_kit(path) -> bool:
+    """True when ``path`` lies in the kit's folder or in its cache folder (wherever that is)."""
+    path = Path(path).expanduser().resolve()
+    return any(path.is_relative_to(root.resolve()) for root in (KIT_ROOT, cache_dir()))
+
+
+def token_warning() -> str | None:
+    """A warning when huggingface_hub was imported before the set-up ran: it then keeps the token
+    path it read at import, which may lie in the kit's folder; None when all is well."""
+    constants = sys.modules.get("huggingface_hub.constants")
+    token_path = getattr(constants, "HF_TOKEN_PATH", None)
+    if token_path is None or not inside_kit(token_path):
+        return None
+    return (f"WARNING: huggingface_hub was imported before this set-up ran, so a login in this session would "
+            f"write your token to {token_path}, inside the kit's folder (anyone you share it with gets the "
+            "token). Do not log in now: Runtime > Restart session, then run this cell first.")
+
+
+def use_runtime_disk() -> str | None:
+    """In Colab, unzip large datasets onto the runtime's local disk (``COURSE_UNZIP_DIR`` =
+    ``/content/datasets``) rather than into the kit's folder on Drive; return the folder set, or
+    None outside Colab or when the variable is already set."""
+    if not in_colab() or os.environ.get(UNZIP_ENV, "").strip():
+        return None
+    os.environ[UNZIP_ENV] = str(COLAB_UNZIP_DIR)
+    return os.environ[UNZIP_ENV]
+
+
 def enable_autoreload() -> bool:
     """``%autoreload 2`` in the running IPython kernel; False outside IPython."""
     try:
@@ -314,7 +363,12 @@ def setup(kit_root=None, install: bool = True, quiet: bool = False) -> KitSetup:
             "the old versions stay loaded. Restart the runtime (Runtime > Restart session) and run this "
             "cell again; nothing will be installed twice.")
     use_kit_caches()
+    keep_token_out_of_kit()
+    use_runtime_disk()
     enable_autoreload()
+    warning = token_warning()
+    if warning and not quiet:
+        print(warning)
     import torch
 
     result = KitSetup(kit_root=kit_root, in_colab=in_colab(), offline=offline(),
@@ -334,28 +388,36 @@ def _keep_one_path_entry(kit_root: Path) -> None:
 
 def fetch_dataset(name: str, run=stream_command) -> Path:
     """Download a dataset with ``get_datasets.sh`` (it skips what is already present) and return
-    its folder in ``datasets/``. The script's output (its progress lines, and its error message on
-    failure) is printed line by line as it comes. With ``COURSE_OFFLINE=1`` nothing is fetched,
-    and the folder of the shipped sample is returned instead.
+    its folder. The script's output (its progress lines, and its error message on failure) is
+    printed line by line as it comes. With ``COURSE_OFFLINE=1`` nothing is fetched, and the
+    folder of the shipped sample is returned instead.
+
+    COCO goes to ``datasets/coco``. DAVIS is unzipped into ``unzip_dir()``: in Colab the runtime's
+    local disk, from a zip kept in ``datasets/`` on Drive (after a runtime restart it is unzipped
+    again from there, not downloaded); a complete ``datasets/DAVIS`` that an earlier version of
+    the kit unzipped onto Drive is used as it is.
 
     Inputs:
     - name: "coco" or "davis".
     """
-    folders = {"coco": ("coco", "clip"), "davis": ("DAVIS", "DAVIS")}  # (in datasets/, in datasets/samples/)
+    folders = {"coco": ("coco", "clip"), "davis": ("DAVIS", "DAVIS")}  # (downloaded, in datasets/samples/)
     if name not in folders:
         raise ValueError(f"fetch_dataset: unknown dataset {name!r}; use one of {sorted(folders)}")
     downloaded, sample = folders[name]
     if offline():
         print(f"COURSE_OFFLINE=1: using the shipped sample, not fetching {name}")
         return samples_dir() / sample
-    target = datasets_dir() / downloaded
+    use_runtime_disk()
     script = KIT_ROOT / "get_datasets.sh"
-    env = {**os.environ, "DATASETS_DIR": str(datasets_dir()), "PYTHON": sys.executable}
+    env = {**os.environ, "DATASETS_DIR": str(datasets_dir()), "UNZIP_DIR": str(unzip_dir()), "PYTHON": sys.executable}
     result = run(["bash", str(script), name], env=env)
     if result.returncode != 0:
         raise RuntimeError(f"`bash {script} {name}` failed (exit status {result.returncode}). It said:\n"
                            f"{failure_message(result)}")
-    return target
+    if name == "coco":
+        return datasets_dir() / downloaded
+    unzipped, on_drive = unzip_dir() / downloaded, datasets_dir() / downloaded
+    return on_drive if on_drive.is_dir() and not unzipped.is_dir() else unzipped
 
 
 def even_size(height: int, width: int, short_side: int | None = None) -> tuple[int, int]:
@@ -381,26 +443,83 @@ def even_frames(frames):
     return frames[:, :height, :width]  # [T, H', W', 3]
 
 
-def read_video(path, max_frames: int = 60, short_side: int = 480):
-    """Up to ``max_frames`` frames of a video file, evenly spaced, decoded at a reduced size.
+def frame_indices(num_frames: int, max_frames: int) -> list[int]:
+    """Indices of up to ``max_frames`` of a video's ``num_frames`` frames: from the first, one
+    constant step apart (a tracker wants a regular frame rate)."""
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    step = max(1, num_frames // max_frames)
+    return list(range(0, num_frames, step))[:max_frames]
 
-    decord decodes straight to ``even_size(height, width, short_side)`` (a 4K phone video at full
-    size would take gigabytes). Returns [T, H, W, 3] uint8 RGB with H and W even.
+
+def quarter_turns(rotation: float) -> int:
+    """Counter-clockwise quarter turns (0 to 3) that show a frame the way a player does, from the
+    rotation of its display matrix (degrees counter-clockwise, as PyAV's ``VideoFrame.rotation``
+    gives it: -90 for a phone video recorded upright)."""
+    return round(rotation / 90) % 4
+
+
+def upright_frame(frame, short_side: int | None):
+    """A decoded PyAV frame as [H, W, 3] uint8 RGB, the way a player shows it: scaled while it is
+    converted (the full-size picture is never copied out), so that its displayed short side is
+    at most ``short_side`` and both sides are even, then turned upright by its rotation metadata."""
+    import numpy as np
+
+    turns = quarter_turns(frame.rotation)
+    shown = (frame.width, frame.height) if turns % 2 else (frame.height, frame.width)  # (H, W) as displayed
+    height, width = even_size(*shown, short_side)
+    stored_height, stored_width = (width, height) if turns % 2 else (height, width)  # before turning
+    rgb = frame.to_ndarray(width=stored_width, height=stored_height, format="rgb24")  # [h, w, 3] as stored
+    return np.rot90(rgb, turns)  # [H, W, 3] upright
+
+
+def count_frames(path: Path) -> int:
+    """The number of frames of the first video stream: the container's count when it records one
+    (MP4 and MOV do), else its packets counted without decoding them (WebM, MKV)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.frames:
+            return stream.frames
+        return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def read_video(path, max_frames: int = 60, short_side: int = 480):
+    """Up to ``max_frames`` frames of a video file, a constant step apart from the first, decoded
+    at a reduced size and upright.
+
+    PyAV (FFmpeg) decodes one frame at a time; each kept frame is scaled while it is converted to
+    RGB, to ``even_size(height, width, short_side)`` (a 4K phone video at full size would take
+    gigabytes), and turned the way a player shows it: phones store upright videos sideways, with
+    a rotation in the file's display matrix. Returns [T, H, W, 3] uint8 RGB with H and W even.
     """
-    import decord
+    import av
+    import numpy as np
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no video at {path}; upload it to your Drive and set VIDEO_PATH to its path")
-    probe = decord.VideoReader(str(path))
-    num_frames, (height, width) = len(probe), probe[0].shape[:2]
-    del probe
-    if num_frames == 0:
-        raise ValueError(f"{path} holds no frames decord can read")
-    new_height, new_width = even_size(height, width, short_side)
-    reader = decord.VideoReader(str(path), height=new_height, width=new_width)
-    step = max(1, num_frames // max_frames)
-    return reader.get_batch(list(range(0, num_frames, step))[:max_frames]).asnumpy()  # [T, H, W, 3]
+    try:
+        num_frames = count_frames(path)
+    except IndexError:
+        raise ValueError(f"{path} holds no video stream; set VIDEO_PATH to a video file (MP4, MOV, WebM)") from None
+    except av.FFmpegError as error:
+        raise ValueError(f"{path} is not a video FFmpeg can read ({error}); set VIDEO_PATH to a video file "
+                         "(MP4, MOV, WebM)") from None
+    wanted = set(frame_indices(num_frames, max_frames))
+    frames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # decode with several threads; frames still come in order
+        for index, frame in enumerate(container.decode(stream)):
+            if index in wanted:
+                frames.append(upright_frame(frame, short_side))  # [H, W, 3]
+            if len(frames) == len(wanted):
+                break
+    if not frames:
+        raise ValueError(f"{path} holds no frames FFmpeg can decode")
+    return np.stack(frames)  # [T, H, W, 3]
 
 
 def write_video(frames, path, fps: int = 12) -> Path:

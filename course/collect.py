@@ -14,6 +14,14 @@ It refuses, listing everything to fix at once, when a file is missing, a noteboo
 module still has an unimplemented part (a ``raise NotImplementedError`` the stub put in a YOUR
 CODE region, found with ``ast``) or does not parse. It warns about unanswered inline questions
 (they stay in the PDF, marked as such). Both files are made in the kit's folder.
+
+In Colab it first makes sure that the notebook it runs in reached Drive: Colab saves a notebook
+through Drive's API, and the mounted folder the collector reads can lag seconds to minutes behind,
+so the zip and the PDF could miss your last answers. It compares the notebook open in the browser
+(Colab hands it over as JSON) with the file on Drive, cell by cell, waits up to
+``DRIVE_WAIT_SECONDS`` for them to agree, printing its progress, and otherwise refuses, saying
+which cells differ and what to do (File > Save, wait a minute, run the cell again). The other
+notebooks cannot be compared (only the open one is known); their last saves on Drive are listed.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import io
 import json
 import re
 import sys
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +48,9 @@ WRITTEN_PDF = "written_answers.pdf"
 QUESTION = re.compile(r"^\s*\*\*Inline question (\d+)\*\*")
 ANSWER_PROMPT = r"$\color{blue}{\textit{Your answer:}}$"
 UNANSWERED = "**YOUR ANSWER HERE**"
+COLLECT_CALL = "collect_submission("  # the cell that runs the collector (its SUBMIT line is edited after saving)
+DRIVE_WAIT_SECONDS = 180  # how long to wait for Drive's copy to catch up with the open notebook
+DRIVE_POLL_SECONDS = 5
 
 
 class SubmissionError(RuntimeError):
@@ -188,6 +200,151 @@ def write_pdf(answers: list[WrittenAnswer], path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------
+# The open notebook against its copy on Drive (Colab)
+# ----------------------------------------------------------------------------------------------
+
+
+class LiveNotebookUnavailable(RuntimeError):
+    """In Colab, but the open notebook could not be had from the browser; the message says why."""
+
+
+def live_notebook(timeout_sec: float = 30) -> dict | None:
+    """The notebook open in this Colab tab, as the JSON File > Save writes (Colab's frontend hands
+    it to the kernel on request); None outside a Colab notebook (a terminal, Jupyter, CI).
+
+    Raises LiveNotebookUnavailable when in Colab the browser does not answer within ``timeout_sec``.
+    """
+    try:
+        from google.colab import _message
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    if getattr(get_ipython(), "kernel", None) is None:  # e.g. `!python -m course.collect`: no notebook to ask
+        return None
+    try:
+        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=timeout_sec)
+    except Exception as error:  # the frontend answered with an error
+        raise LiveNotebookUnavailable(f"Colab answered the request for the open notebook with an error: {error}") from None
+    notebook = reply.get("ipynb") if isinstance(reply, dict) else None
+    if not isinstance(notebook, dict):
+        raise LiveNotebookUnavailable(f"Colab did not hand over the open notebook within {timeout_sec:.0f} s")
+    return notebook
+
+
+def _text(cell: dict) -> str:
+    """A cell's source without trailing spaces or blank lines around it (saving may not keep them)."""
+    return "\n".join(line.rstrip() for line in _source(cell).strip().splitlines())
+
+
+def cell_summaries(notebook: dict) -> list[tuple[str, str, bool]]:
+    """(type, source, has outputs) of every cell but the collector's own, which the student edits
+    after saving (SUBMIT = True) and which is running while this compares."""
+    return [(cell.get("cell_type", ""), _text(cell), bool(cell.get("outputs")))
+            for cell in notebook.get("cells", []) if COLLECT_CALL not in _source(cell)]
+
+
+def notebook_differences(live: dict, saved: dict, shown: int = 3) -> list[str]:
+    """How the copy on Drive (``saved``) differs from the open notebook (``live``): a line for each
+    of the first ``shown`` differing cells (numbered from 1, the collector's cell left out); empty
+    when they agree."""
+    ours, theirs = cell_summaries(live), cell_summaries(saved)
+    if len(ours) != len(theirs):
+        return [f"the open notebook has {len(ours)} cells, the copy on Drive {len(theirs)}"]
+    found = []
+    for number, (open_cell, drive_cell) in enumerate(zip(ours, theirs), 1):
+        if open_cell[:2] != drive_cell[:2]:
+            first_line = (open_cell[1].strip().splitlines() or [""])[0][:60]
+            found.append(f"cell {number} ({open_cell[0]}: {first_line!r}) reads differently on Drive")
+        elif open_cell[2] != drive_cell[2]:
+            found.append(f"cell {number} has {'outputs' if open_cell[2] else 'no outputs'} here but "
+                         f"{'outputs' if drive_cell[2] else 'none'} on Drive")
+    return found[:shown] + ([f"... and {len(found) - shown} more"] if len(found) > shown else [])
+
+
+def _sources(notebook: dict) -> list[str]:
+    return [_text(cell) for cell in notebook.get("cells", [])]
+
+
+def which_notebook(live: dict, kit_root: Path) -> str | None:
+    """The kit notebook (``NOTEBOOKS`` entry) that ``live`` is: by the name Colab records, else the
+    one that shares the most cell sources with it (at least half); None when none does."""
+    name = live.get("metadata", {}).get("colab", {}).get("name", "")
+    by_name = [relative for relative in NOTEBOOKS if Path(relative).name == name]
+    if by_name:
+        return by_name[0]
+    ours, best, best_shared = set(_sources(live)), None, 0
+    for relative in NOTEBOOKS:
+        try:
+            saved = json.loads((kit_root / relative).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        shared = len(ours & set(_sources(saved)))
+        if shared > best_shared:
+            best, best_shared = relative, shared
+    return best if best_shared * 2 >= max(1, len(ours)) else None
+
+
+def wait_for_drive(kit_root: Path, live: dict, echo=print, clock=time.monotonic, sleep=time.sleep,
+                   timeout: float = DRIVE_WAIT_SECONDS, poll: float = DRIVE_POLL_SECONDS) -> str:
+    """Wait until the copy on Drive of the open notebook ``live`` agrees with it, re-reading it every
+    ``poll`` seconds for at most ``timeout`` seconds; the notebook's path in the kit.
+
+    Raises SubmissionError, saying which cells differ and what to do, when it never does.
+    """
+    relative = which_notebook(live, kit_root)
+    if relative is None:
+        raise SubmissionError(
+            "submission NOT created: this notebook is none of the kit's "
+            f"({', '.join(NOTEBOOKS)}) in {kit_root}. Open the kit's own notebook from your Drive (File > "
+            "Open notebook > Google Drive), move your work there, save it (File > Save), and collect again.")
+    start, announced = clock(), False
+    while True:
+        try:
+            saved = json.loads((kit_root / relative).read_text(encoding="utf-8"))
+            differences = notebook_differences(live, saved)
+        except (OSError, ValueError) as error:  # missing, or caught half-written
+            differences = [f"it cannot be read yet ({error})"]
+        if not differences:
+            return relative
+        waited = clock() - start
+        if waited >= timeout:
+            outputs = any(d.endswith("but none on Drive") for d in differences)
+            name = live.get("metadata", {}).get("colab", {}).get("name", "")
+            elsewhere = (f"\nThis notebook is named {name!r} in Colab, not {Path(relative).name!r}: if it is a copy "
+                         f"(File > Save a copy), put your work into the kit's {relative} instead."
+                         if name and name != Path(relative).name else "")
+            raise SubmissionError(
+                f"submission NOT created: {relative} on Drive is not the notebook you see, even after "
+                f"{waited:.0f} s:\n" + "\n".join(f"- {d}" for d in differences) +
+                "\nWhat to do: File > Save (or Ctrl+S / Cmd+S), wait a minute, then run this cell again. "
+                "(Colab saves through Drive, and the mounted Drive folder the collector reads can lag "
+                "behind by seconds to minutes.)" +
+                ("\nIf Edit > Notebook settings has 'Omit code cell output when saving this notebook' "
+                 "ticked, untick it: the submission needs the outputs." if outputs else "") + elsewhere)
+        if not announced:
+            echo(f"Waiting for Drive to catch up with this notebook ({differences[0]}); at most "
+                 f"{timeout:.0f} s. If you have not saved it since your last change, do it now: File > Save.")
+            announced = True
+        else:
+            echo(f"  still waiting for {relative} on Drive: {waited:.0f} s of at most {timeout:.0f} s")
+        sleep(poll)
+
+
+def last_saves(kit_root: Path, skip: str | None = None, now: float | None = None) -> list[str]:
+    """"name: saved on Drive N min ago" for the notebooks other than ``skip``, for the student to
+    check against their own last File > Save (minutes, since the runtime's clock and time zone
+    need not be the student's)."""
+    now = time.time() if now is None else now
+    lines = []
+    for relative in NOTEBOOKS:
+        path = kit_root / relative
+        if relative != skip and path.is_file():
+            minutes = max(0, round((now - path.stat().st_mtime) / 60))
+            lines.append(f"{relative}: saved on Drive {minutes} min ago")
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
 # Collecting
 # ----------------------------------------------------------------------------------------------
 
@@ -209,13 +366,29 @@ def problems(kit_root: Path = KIT_ROOT) -> tuple[list[str], list[WrittenAnswer]]
     return [p for p in found if p], answers
 
 
-def collect_submission(kit_root: Path = KIT_ROOT, out: Path | None = None, echo=print) -> Path:
+def collect_submission(kit_root: Path = KIT_ROOT, out: Path | None = None, echo=print, live=live_notebook,
+                       clock=time.monotonic, sleep=time.sleep) -> Path:
     """Zip the graded modules and notebooks into ``kit_root/submission.zip`` (or ``out``) and write
     the written answers beside it; the zip's path.
+
+    In Colab (``live`` returns the open notebook's JSON) it first waits for that notebook's copy on
+    Drive to agree with it (``wait_for_drive``; ``clock`` and ``sleep`` time the wait).
 
     Raises SubmissionError listing every problem when the submission is not ready.
     """
     kit_root = Path(kit_root)
+    try:
+        current = live()
+    except LiveNotebookUnavailable as error:
+        current = None
+        echo(f"WARNING: {error}, so the collector cannot check that Drive has your latest save. Make sure "
+             "you saved (File > Save) a minute ago or more; the zip holds what Drive has now.")
+    if current is not None:
+        checked = wait_for_drive(kit_root, current, echo=echo, clock=clock, sleep=sleep)
+        echo(f"{checked} on Drive is the notebook you see. The other notebooks are taken as Drive has them; "
+             "if one was saved more recently than this says, wait a minute and collect again:")
+        for line in last_saves(kit_root, skip=checked):
+            echo(f"  {line}")
     found, answers = problems(kit_root)
     if found:
         raise SubmissionError("submission NOT created; fix these first:\n" + "\n".join(f"- {p}" for p in found))

@@ -10,6 +10,11 @@ in Colab leaves it unset.
 ``COURSE_CACHE_DIR`` and ``COURSE_DATASETS_DIR`` move ``cache/`` and ``datasets/`` elsewhere (the
 tests point them at temporary folders, so that what they write never mixes with real downloads).
 The shipped samples stay in the kit's ``datasets/samples``.
+
+``COURSE_UNZIP_DIR`` is where large archives are unzipped (DAVIS: ~12,400 files), when that is not
+``datasets/``: in Colab the set-up points it at the runtime's local disk (``COLAB_UNZIP_DIR``),
+since thousands of small files are slow to write to Drive and to read back; the zip itself stays
+cached in ``datasets/`` on Drive.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 OFFLINE_ENV = "COURSE_OFFLINE"
 CACHE_ENV = "COURSE_CACHE_DIR"
 DATASETS_ENV = "COURSE_DATASETS_DIR"
+UNZIP_ENV = "COURSE_UNZIP_DIR"
+COLAB_UNZIP_DIR = Path("/content/datasets")  # the Colab runtime's local disk (lost when the runtime is recycled)
 
 
 def offline() -> bool:
@@ -33,6 +40,13 @@ def datasets_dir() -> Path:
     downloads into it)."""
     root = os.environ.get(DATASETS_ENV, "").strip()
     return Path(root) if root else KIT_ROOT / "datasets"
+
+
+def unzip_dir() -> Path:
+    """Where ``get_datasets.sh`` unzips DAVIS: ``$COURSE_UNZIP_DIR`` when set (in Colab, the
+    runtime's local disk), else ``datasets_dir()``."""
+    root = os.environ.get(UNZIP_ENV, "").strip()
+    return Path(root) if root else datasets_dir()
 
 
 def samples_dir() -> Path:
@@ -67,3 +81,10 @@ def torch_hub_dir() -> Path:
 def hf_hub_dir() -> Path:
     """The Hugging Face hub cache: ``$HF_HOME/hub`` for HF_HOME = cache/huggingface."""
     return cache_dir("huggingface/hub")
+
+
+def hf_token_path() -> Path:
+    """Where ``huggingface_hub.login()`` keeps the token (``HF_TOKEN_PATH``): the runtime's home
+    folder, never the kit's folder, which students share (in Colab the token then lasts as long
+    as the runtime: log in again after it is recycled)."""
+    return Path.home() / ".cache" / "huggingface" / "token"

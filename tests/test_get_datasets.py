@@ -4,7 +4,9 @@ The script runs with fake ``curl``/``wget`` first on PATH: one that records its 
 like a DNS failure (proves nothing is fetched, checks the offline message), and one that serves
 files from a temporary folder laid out as ``<host>/<path>`` (runs the whole download path on
 small generated data: resume, size check, caption extraction, unzip; with ``FAKE_SLOW_SECONDS``
-it takes that long, so that progress lines appear).
+it takes that long, so that progress lines appear; a ``<file>.status`` beside a file makes it answer
+an HTTP error instead). The HTTP errors are also checked with the real curl against a server on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -43,21 +47,35 @@ exit 6
 
 # Serves <FAKE_WEB_ROOT>/<host>/<path> for the curl options get_datasets.sh uses:
 # a HEAD request (-I in a short-option group) or a download to -o PATH, resumed with -C -.
+# With -f, an HTTP error is exit status 22; -w '%{http_code}' prints the status last. A file
+# <path>.status holding "403" makes every request for <path> answer 403, "GET 403" only downloads.
 SERVING_CURL = """#!{python}
 import os, sys, time
 from pathlib import Path
 args = sys.argv[1:]
 with open(os.environ["FAKE_CALLS"], "a") as log:
     log.write("curl " + " ".join(args) + "\\n")
+head = any(a.startswith("-") and not a.startswith("--") and "I" in a for a in args)
 source = Path(os.environ["FAKE_WEB_ROOT"]) / args[-1].split("://", 1)[1]
-if not source.is_file():
-    sys.stderr.write("curl: (22) The requested URL returned error: 404\\n")
+status_file = Path(str(source) + ".status")
+rule = status_file.read_text().split() if status_file.is_file() else []
+status = 200 if source.is_file() else 404
+if rule and (len(rule) == 1 or not head):
+    status = int(rule[-1])
+if status != 200:
+    if head:
+        sys.stdout.write(f"HTTP/1.1 {{status}} Error\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    elif "-w" in args:
+        sys.stdout.write(str(status))
+    sys.stderr.write(f"curl: (22) The requested URL returned error: {{status}}\\n")
     sys.exit(22)
 data = source.read_bytes()
-if any(a.startswith("-") and not a.startswith("--") and "I" in a for a in args):
+if head:
     size = os.environ.get("FAKE_CONTENT_LENGTH") or len(data)
     sys.stdout.write(f"HTTP/1.1 200 OK\\r\\nContent-Length: {{size}}\\r\\n\\r\\n")
     sys.exit(0)
+if "-w" in args:
+    sys.stdout.write("200")
 out = Path(args[args.index("-o") + 1])
 start = out.stat().st_size if "-C" in args and out.exists() else 0
 slow = float(os.environ.get("FAKE_SLOW_SECONDS") or 0)
@@ -439,6 +457,140 @@ def test_davis_never_overwrites_a_folder_it_did_not_finish(env):
     assert "is not a complete DAVIS 2017" in result.stderr
     assert (root / "JPEGImages" / "480p" / "mine").is_dir()
     assert calls(env) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP errors: an expired or forbidden link says so, with its status
+# ---------------------------------------------------------------------------------------------
+
+
+def refuse(web: Path, host: str, path: str, rule: str) -> None:
+    """Make the fake server answer ``rule`` ("403": every request; "GET 403": downloads only) for a file."""
+    (web / host / f"{path}.status").write_text(rule)
+
+
+@pytest.mark.parametrize("rule", ["403", "GET 403"], ids=["refused when asked its size", "refused on download"])
+def test_an_expired_davis_link_says_so(env, rule):
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    refuse(Path(env["FAKE_WEB_ROOT"]), DAVIS_HOST, DAVIS_PATH, rule)
+    serving_curl(env)
+    result = run_script(env, "davis")
+    assert result.returncode == 1
+    assert f"refused the download of https://{DAVIS_HOST}/{DAVIS_PATH} (HTTP 403 Forbidden)" in result.stderr
+    assert "the link has expired" in result.stderr and "DAVIS_URL=<its URL>" in result.stderr
+    assert not (Path(env["DATASETS_DIR"]) / "DAVIS").exists()
+
+
+def test_a_moved_coco_image_is_named_with_its_status(env):
+    web = Path(env["FAKE_WEB_ROOT"])
+    fake_coco_hosting(web)
+    name = f"{SELECTED_IDS[2]:012d}.jpg"
+    (web / COCO_HOST / "val2017" / name).unlink()
+    serving_curl(env)
+    result = run_script(env, "coco")
+    assert result.returncode == 1
+    assert f"no file at http://{COCO_HOST}/val2017/{name} (HTTP 404 Not Found): it has moved" in result.stderr
+    assert "COCO_IMAGES_URL=<its URL>" in result.stderr
+
+
+def test_a_server_error_says_to_try_again_later(env):
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    refuse(Path(env["FAKE_WEB_ROOT"]), DAVIS_HOST, DAVIS_PATH, "503")
+    serving_curl(env)
+    result = run_script(env, "davis")
+    assert result.returncode == 1 and "(HTTP 503): it is having trouble; wait a few minutes" in result.stderr
+
+
+class Refusing(BaseHTTPRequestHandler):
+    """A web server on 127.0.0.1: /expired/* answers 403 (with an XML error page, as cloud storage
+    does), /get-expired/* answers HEAD but refuses GET with 403."""
+
+    def answer(self, body: bool) -> None:
+        refused = self.path.startswith("/expired/") or (body and self.path.startswith("/get-expired/"))
+        page = b"<?xml version='1.0'?><Error><Code>AccessDenied</Code></Error>" if refused else b"x" * 64
+        self.send_response(403 if refused else 200)
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        if body:
+            self.wfile.write(page)
+
+    def do_HEAD(self):
+        self.answer(body=False)
+
+    def do_GET(self):
+        self.answer(body=True)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the real curl")
+@pytest.mark.parametrize("path", ["expired", "get-expired"])
+def test_the_real_curl_reports_a_403_by_its_status(env, path):
+    server = HTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env["DAVIS_URL"] = f"http://127.0.0.1:{server.server_port}/{path}/DAVIS-2017-trainval-480p.zip"
+        result = run_script(env, "davis")  # the real curl: no fake on PATH
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1
+    assert f"refused the download of {env['DAVIS_URL']} (HTTP 403 Forbidden)" in result.stderr, result.stderr
+    datasets = Path(env["DATASETS_DIR"])
+    assert not list(datasets.glob("*.zip")) and not (datasets / "DAVIS").exists()  # the error page is not kept
+
+
+# ---------------------------------------------------------------------------------------------
+# DAVIS unzipped on the runtime's local disk, its zip cached on Drive (UNZIP_DIR)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_davis_unzips_elsewhere_and_keeps_the_zip_for_the_next_runtime(env, tmp_path):
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    serving_curl(env)
+    env["UNZIP_DIR"] = str(tmp_path / "content" / "datasets")  # Colab's local disk
+    drive, local = Path(env["DATASETS_DIR"]), Path(env["UNZIP_DIR"])
+    result = run_script(env, "davis")
+    assert result.returncode == 0, result.stderr
+    assert DavisDataset(root=local / "DAVIS", split="val").sequences == ["cows"]
+    assert not (drive / "DAVIS").exists() and not list(local.glob("*.zip"))
+    zip_path = drive / "DAVIS-2017-trainval-480p.zip"
+    assert zip_path.is_file() and "the next run unzips it again, without downloading" in result.stdout
+
+    shutil.rmtree(local)  # a new runtime: the local disk is empty, Drive still has the zip
+    offline_downloaders(env)  # and nothing may be downloaded
+    calls_before = len(calls(env))
+    again = run_script(env, "davis")
+    assert again.returncode == 0, again.stderr
+    assert f"davis: using the zip kept in {zip_path} (no download)" in again.stdout
+    assert len(calls(env)) == calls_before
+    frames, masks = DavisDataset(root=local / "DAVIS", split="val").get_sample("cows")
+    assert frames.shape == (2, 16, 24, 3) and set(np.unique(masks)) == {0, 1, 2}
+
+
+def test_davis_already_unzipped_on_drive_is_used_as_it_is(env, tmp_path):
+    offline_downloaders(env)
+    write_davis(Path(env["DATASETS_DIR"]) / "DAVIS")  # unzipped there by an earlier version of the kit
+    env["UNZIP_DIR"] = str(tmp_path / "content" / "datasets")
+    result = run_script(env, "davis")
+    assert result.returncode == 0, result.stderr
+    assert f"already present and verified in {Path(env['DATASETS_DIR']) / 'DAVIS'}" in result.stdout
+    assert calls(env) == [] and not (Path(env["UNZIP_DIR"]) / "DAVIS").exists()
+
+
+def test_fetch_dataset_returns_the_folder_davis_was_unzipped_into(env, monkeypatch, tmp_path):
+    fake_davis_hosting(Path(env["FAKE_WEB_ROOT"]))
+    serving_curl(env)
+    datasets = course_fetch_env(env, monkeypatch)
+    local = tmp_path / "content" / "datasets"
+    monkeypatch.setenv(paths.UNZIP_ENV, str(local))  # what the set-up does in Colab (there: /content/datasets)
+    assert colab.fetch_dataset("davis") == local / "DAVIS"
+    assert (datasets / "DAVIS-2017-trainval-480p.zip").is_file() and not (datasets / "DAVIS").exists()
+    shutil.rmtree(local)
+    write_davis(datasets / "DAVIS")  # an earlier kit's copy on Drive, and no local one
+    assert colab.fetch_dataset("davis") == datasets / "DAVIS"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_requirement_for_reads_the_kit_requirements(tmp_path):
     requirements.write_text("# comment\ntorch>=2.4\nopen_clip_torch>=3.0,<4  # CLIP\nlovely-tensors>=0.1.15\n")
     assert colab.requirement_for("open_clip_torch", requirements) == "open_clip_torch>=3.0,<4"
     assert colab.requirement_for("lovely_tensors", requirements) == "lovely-tensors>=0.1.15"
-    assert colab.requirement_for("decord", requirements) == "decord"
+    assert colab.requirement_for("av", requirements) == "av"  # not in that file: the bare name
 
 
 def test_install_missing_installs_only_what_is_missing_and_pins_torch(monkeypatch):
@@ -266,10 +266,10 @@ def test_install_missing_installs_only_what_is_missing_and_pins_torch(monkeypatc
 
 def test_install_missing_reports_pip_failure():
     def failing_pip(command, **kwargs):
-        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for decord")
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for av")
 
-    with pytest.raises(RuntimeError, match="No matching distribution found for decord"):
-        colab.install_missing({"surely_not_installed_module_x": "decord"}, run=failing_pip)
+    with pytest.raises(RuntimeError, match="No matching distribution found for av"):
+        colab.install_missing({"surely_not_installed_module_x": "av"}, run=failing_pip)
 
 
 def test_the_kit_caches_live_in_the_kit_folder(monkeypatch):
@@ -330,19 +330,24 @@ def test_write_and_show_video_without_ffmpeg(tmp_path, monkeypatch, capsys):
         colab.write_and_show_video(frames[0], tmp_path / "bad.mp4")
 
 
-def test_write_video_is_readable_by_decord(tmp_path, monkeypatch):
-    """The tracking notebook writes its stand-in video with write_video and reads it with decord."""
+@pytest.mark.parametrize("width", [160, 48], ids=["the notebook's size", "a small width"])
+def test_write_video_is_readable_by_read_video(tmp_path, monkeypatch, width):
+    """The tracking notebook writes its stand-in video with write_video and reads it with read_video."""
     import shutil
 
-    import decord
-
     monkeypatch.setattr(shutil, "which", lambda name: None)  # the OpenCV path, as in CI
-    frames = np.zeros((6, 96, 160, 3), np.uint8)  # the notebook's size (decord 0.6 fails on some small widths, e.g. 48)
+    frames = np.zeros((6, 96, width, 3), np.uint8)
     frames[:, :, :, 2] = 220  # blue in RGB
-    reader = decord.VideoReader(str(colab.write_video(frames, tmp_path / "clip.mp4", fps=6)))
-    decoded = reader.get_batch(list(range(len(reader)))).asnumpy()  # [T, H, W, 3] RGB
-    assert decoded.shape == (6, 96, 160, 3)
+    decoded = colab.read_video(colab.write_video(frames, tmp_path / "clip.mp4", fps=6))  # [T, H, W, 3] RGB
+    assert decoded.shape == (6, 96, width, 3)
     assert decoded[..., 2].mean() > 150 > decoded[..., 0].mean()  # blue stays blue
+
+
+def test_the_video_reader_is_installed_where_colab_lacks_it():
+    """The set-up installs PyAV (wheels for Linux, macOS and Windows, x86-64 and ARM), not decord."""
+    assert colab.NOTEBOOK_MODULES["av"] == "av" and "decord" not in colab.NOTEBOOK_MODULES
+    assert "av" in colab.CHECKED_DISTRIBUTIONS and "decord" not in colab.CHECKED_DISTRIBUTIONS
+    assert colab.requirement_for("av").startswith("av>=") and colab.requirement_for("decord") == "decord"
 
 
 # ----------------------------------------------------------------------------------------------
