@@ -27,11 +27,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from course.palette import davis_palette
-from course.paths import datasets_dir
+from course.paths import unzip_dir
 from course.vit import IMAGENET_MEAN, IMAGENET_STD, model_patch_size
 
 # Where `bash get_datasets.sh davis` puts DAVIS 2017 (trainval, 480p).
-DEFAULT_DAVIS_ROOT = datasets_dir() / "DAVIS"
+DEFAULT_DAVIS_ROOT = unzip_dir() / "DAVIS"  # in Colab the runtime's disk, where get_datasets.sh unzips it
 
 
 # ----------------------------------------------------------------------------------------------
