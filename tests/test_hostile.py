@@ -213,8 +213,13 @@ def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
 # ----------------------------------------------------------------------------------------------
 
 CGROUPS = sandboxes.cgroup_kind() is not None
-ALL = [pytest.param(a, id=a.name, marks=pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
-                                                           reason="no cgroups here: shared memory escapes the limit"))
+# The fast tier's sample, one of each kind: a forged record, a process that outlives its case, a
+# submission refused at intake, a kernel object left behind. The full suite runs every attack.
+FAST_SAMPLE = {"forge-the-record-fd", "daemon-rewrites-records", "symlink-to-the-reference",
+               "sysv-shared-memory-left-behind"}
+ALL = [pytest.param(a, id=a.name, marks=[pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
+                                                            reason="no cgroups here: shared memory escapes the limit"),
+                                         *([] if a.name in FAST_SAMPLE else [pytest.mark.slow])])
        for a in ATTACKS if not a.sandboxed_only]
 
 
