@@ -9,8 +9,10 @@ log record while loading).
 
 What CI runs and what it cannot:
 
-- CLIP (open_clip), DINO v1 through timm, DINOv3 through transformers: the libraries' own
-  loading code, end to end, in CI.
+- CLIP (open_clip), DINO v1 through timm, DINOv3 through timm (the notebooks' default) and
+  through transformers: the libraries' own loading code, end to end, in CI; and timm's DINOv3
+  gives the same patch features as transformers' from the same weights (Meta's parameter layout
+  in between, converted to timm's by timm's own converter).
 - DINO v1 through torch.hub: torch.hub's own code runs in CI (download of the pinned archive,
   extraction, the checkpoint folder) on an archive served by a fake network; the repository in
   it is DINO's real code when ``DINO_REPO`` names a checkout of facebookresearch/dino, else a
@@ -397,7 +399,7 @@ def test_dino_routes_give_the_same_features_and_attention(offline_kit, monkeypat
 
 
 # --------------------------------------------------------------------------------------------
-# DINOv3: transformers (default) and upstream's code from a pinned clone
+# DINOv3: timm (default), transformers, and upstream's code from a pinned clone
 # --------------------------------------------------------------------------------------------
 
 
@@ -414,11 +416,184 @@ def save_dinov3_transformers(model) -> Path:
     return write_hf_snapshot(dinov3.HF_MODEL_IDS["dinov3_vits16"], fill=model.save_pretrained)
 
 
+@pytest.fixture(scope="module")
+def real_dinov3_timm():
+    """timm's vit_small_patch16_dinov3 (the architecture of timm/vit_small_patch16_dinov3.lvd1689m),
+    full size, random weights."""
+    import timm
+
+    return randomized(timm.create_model(dinov3.TIMM_MODELS["dinov3_vits16"].split(".")[0]), seed=5)
+
+
+def dinov3_timm_download_location() -> tuple[str, str]:
+    """(repo id, file name) where timm fetches the weights of ``TIMM_MODELS["dinov3_vits16"]``."""
+    from timm.models import get_pretrained_cfg
+    from timm.models._hub import HF_SAFE_WEIGHTS_NAME
+
+    cfg = get_pretrained_cfg(dinov3.TIMM_MODELS["dinov3_vits16"])
+    repo_id = cfg.hf_hub_id if cfg.hf_hub_id != "timm/" else f"timm/{dinov3.TIMM_MODELS['dinov3_vits16']}"
+    return repo_id, HF_SAFE_WEIGHTS_NAME
+
+
+def save_dinov3_timm(model) -> Path:
+    """model.safetensors where timm's pretrained loader downloads it."""
+    repo_id, file_name = dinov3_timm_download_location()
+    return write_hf_snapshot(repo_id, {file_name: save_safetensors(model)})
+
+
+def test_dinov3_loads_through_timm_offline(offline_kit, real_dinov3_timm):
+    """The notebooks' default route: timm's ungated copy of the weights, from the kit's HF cache."""
+    from course.tracking import preprocess_frame
+
+    repo_id, _ = dinov3_timm_download_location()
+    assert repo_id == "timm/vit_small_patch16_dinov3.lvd1689m"
+    snapshot = save_dinov3_timm(real_dinov3_timm)
+    assert snapshot.is_relative_to(offline_kit / "huggingface" / "hub")
+    assert dinov3.DEFAULT_SOURCE == "timm"
+    model = dinov3.load_dinov3("dinov3_vits16", "cpu", source="timm")  # both DINOv3 notebooks' SOURCE default
+    assert type(model).__name__ == "Eva" and same_weights(model, real_dinov3_timm) and not model.training
+    assert millions(model) == pytest.approx(PUBLISHED_MILLIONS["dinov3_vits16"], abs=0.05)
+    assert model.num_prefix_tokens == 1 + 4 and dinov3.model_patch_size(model) == 16  # [CLS] + 4 registers
+    frame = np.random.default_rng(0).integers(0, 256, (*DAVIS_FRAME, 3), dtype=np.uint8)
+    image = preprocess_frame(frame, 960, dinov3.model_patch_size(model))  # the notebook's SHORT_SIDE
+    features = dinov3.patch_features(model, image)  # [h, w, D]
+    assert features.shape == (60, 107, 384)
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(60, 107))
+    small = preprocess_frame(frame, 240, 16)  # [3, 240, 432]
+    with torch.no_grad():  # timm's own split of the last block's normed tokens into prefix and patch grid
+        grid = model.forward_intermediates(small[None], indices=1, norm=True, intermediates_only=True)[0]  # [1, D, h, w]
+    torch.testing.assert_close(dinov3.patch_features(model, small), torch.nn.functional.normalize(grid[0].movedim(0, -1), dim=-1))
+
+
+def test_the_timm_route_needs_no_token_and_says_so_without_network(offline_kit):
+    """Nothing cached and no network: the error names the timm repository and that it is not gated."""
+    with pytest.raises(OSError, match=r"(?s)timm/vit_small_patch16_dinov3\.lvd1689m.*not gated"):
+        dinov3.load_dinov3("dinov3_vits16", "cpu", source="timm")
+
+
+@pytest.fixture
+def hub_answers_403(offline_kit, monkeypatch):
+    """The Hugging Face hub online, but answering every request as it answers a gated model to an
+    account without access: 403 with X-Error-Code GatedRepo (through huggingface_hub's own HTTP
+    client, on a mock transport: still no socket)."""
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    http = sys.modules[type(huggingface_hub.get_session()).__module__.split(".")[0]]  # httpx (or its successor)
+
+    def gated(request):
+        return http.Response(403, headers={"X-Error-Code": "GatedRepo", "X-Error-Message": "Access restricted"},
+                             request=request)
+
+    huggingface_hub.set_client_factory(lambda: http.Client(transport=http.MockTransport(gated)))
+    yield
+    from huggingface_hub.utils._http import default_client_factory
+
+    huggingface_hub.set_client_factory(default_client_factory)
+
+
+def test_the_gated_transformers_route_offers_timm(hub_answers_403):
+    with pytest.raises(OSError) as raised:
+        dinov3.load_dinov3("dinov3_vits16", "cpu", source="transformers")
+    message = str(raised.value)
+    assert "refused 'facebook/dinov3-vits16-pretrain-lvd1689m'" in message and "gated" in message
+    assert "source='timm'" in message and "not gated" in message
+
+
+def test_the_hub_route_errors_offer_timm(offline_kit):
+    with pytest.raises(FileNotFoundError, match=r"(?s)No clone of facebookresearch/dinov3.*prepare_hub_route.*source='timm'"):
+        dinov3.load_dinov3("dinov3_vits16", "cpu", source="hub")
+    write_stand_in_clone(dinov3.dinov3_repo_dir())
+    with pytest.raises(FileNotFoundError, match=r"(?s)No DINOv3 weights file.*source='timm'.*not gated"):
+        dinov3.load_dinov3("dinov3_vits16", "cpu", source="hub")
+
+
+def transformers_to_hub(state: dict) -> dict:
+    """transformers' DINOv3ViTModel names -> upstream's (Meta's checkpoint layout), the inverse of
+    ``hub_to_transformers``: q, k, v stacked into qkv, the absent key bias as zeros."""
+    renamed = {"embeddings.cls_token": "cls_token", "embeddings.register_tokens": "storage_tokens",
+               "embeddings.patch_embeddings.weight": "patch_embed.proj.weight",
+               "embeddings.patch_embeddings.bias": "patch_embed.proj.bias", "norm.weight": "norm.weight",
+               "norm.bias": "norm.bias"}
+    in_block = {"attention.o_proj.": "attn.proj.", "layer_scale1.lambda1": "ls1.gamma",
+                "layer_scale2.lambda1": "ls2.gamma", "mlp.up_proj.": "mlp.fc1.", "mlp.down_proj.": "mlp.fc2.",
+                "norm1.": "norm1.", "norm2.": "norm2."}
+    out = {"mask_token": state["embeddings.mask_token"].reshape(1, -1)}
+    for key, value in state.items():
+        layer = re.fullmatch(r"model\.layer\.(\d+)\.(.+)", key)
+        if key in renamed:
+            out[renamed[key]] = value
+        elif layer and layer.group(2).startswith("attention.q_proj."):
+            index, kind = layer.group(1), layer.group(2).rsplit(".", 1)[1]
+            prefix = f"model.layer.{index}.attention"
+            key_part = state[f"{prefix}.k_proj.weight"] if kind == "weight" else torch.zeros_like(value)
+            out[f"blocks.{index}.attn.qkv.{kind}"] = torch.cat([value, key_part, state[f"{prefix}.v_proj.{kind}"]])
+        elif layer and not layer.group(2).startswith(("attention.k_proj.", "attention.v_proj.")):
+            rest = layer.group(2)
+            old = next(o for o in in_block if rest.startswith(o))
+            out[f"blocks.{layer.group(1)}.{in_block[old]}{rest[len(old):]}"] = value
+    return out
+
+
+def test_transformers_to_hub_inverts_hub_to_transformers(real_dinov3):
+    state = real_dinov3.state_dict()
+    back = hub_to_transformers(transformers_to_hub(state))
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+
+
+def test_timm_and_transformers_give_the_same_dinov3_features(offline_kit, real_dinov3, capsys):
+    """The same random weights through both notebooks' loaders: transformers' DINOv3ViTModel, and
+    timm's Eva with the weights converted from Meta's layout by timm's own converter (the one that
+    made the timm/ copies). Meta's published ViTs have all-zero query/value biases (dinov3 issue
+    #195), which is why timm's vit_small_patch16_dinov3 has none: they are zero here too."""
+    import timm
+    from timm.models.eva import checkpoint_filter_fn
+
+    from course.tracking import preprocess_frame
+
+    weights = {k: v.clone() for k, v in real_dinov3.state_dict().items()}
+    for key in [k for k in weights if re.search(r"attention\.[qv]_proj\.bias$", k)]:
+        weights[key].zero_()
+    meta_layout = transformers_to_hub(weights)
+    converted = timm.create_model(dinov3.TIMM_MODELS["dinov3_vits16"].split(".")[0])
+    converted.load_state_dict(checkpoint_filter_fn(meta_layout, converted), strict=True)
+    save_dinov3_timm(converted)
+    hf_weights = type(real_dinov3)(real_dinov3.config)
+    hf_weights.load_state_dict(weights, strict=True)
+    save_dinov3_transformers(hf_weights)
+    capsys.readouterr()  # timm's converter prints that this variant has no q_bias to fill
+
+    timm_model = dinov3.load_dinov3("dinov3_vits16", "cpu", source="timm")
+    hf_model = dinov3.load_dinov3("dinov3_vits16", "cpu", source="transformers")
+    assert type(timm_model).__name__ == "Eva" and type(hf_model).__name__ == "DINOv3ViTModel"
+    frame = np.random.default_rng(2).integers(0, 256, (*DAVIS_FRAME, 3), dtype=np.uint8)
+    image = preprocess_frame(frame, 480, 16)  # [3, 480, 864]: non-square, RoPE on a 30 x 54 grid
+    timm_features, hf_features = dinov3.patch_features(timm_model, image), dinov3.patch_features(hf_model, image)
+    assert timm_features.shape == hf_features.shape == (30, 54, 384)
+    torch.testing.assert_close(timm_features, hf_features, atol=1e-5, rtol=1e-4)
+
+
+def test_the_tracker_and_the_proposals_run_on_timm_dinov3(real_dinov3_timm):
+    """What the tracking and automatic-mask notebooks call, on timm's model (full size)."""
+    from course import automask
+    from course.synthetic import davis_like_clip
+    from course.tracking import TrackingConfig, track
+
+    clip, masks = davis_like_clip(num_frames=3, height=64, width=96, seed=1)
+    steps = list(track(real_dinov3_timm, clip, masks[0], TrackingConfig(short_side=64, neighborhood_size=3),
+                       progress=False))
+    assert [step.mask.shape for step in steps] == [masks[0].shape] * 3
+    proposals = automask.propose_boxes(real_dinov3_timm, clip[0], automask.ProposalConfig(short_side=64, num_clusters=3))
+    assert proposals.features.shape[:2] == (4, 6) and len(proposals.boxes) >= 1
+
+
 def test_dinov3_loads_through_transformers_offline(offline_kit, real_dinov3):
     from course.tracking import preprocess_frame
 
     save_dinov3_transformers(real_dinov3)
-    model = dinov3.load_dinov3("dinov3_vits16", "cpu")  # notebooks/dinov3_tracking.ipynb (SOURCE default)
+    model = dinov3.load_dinov3("dinov3_vits16", "cpu", source="transformers")  # the notebooks' SOURCE = "transformers"
     assert type(model).__name__ == "DINOv3ViTModel" and same_weights(model, real_dinov3)
     assert millions(model) == pytest.approx(PUBLISHED_MILLIONS["dinov3_vits16"], abs=0.05)
     frame = np.random.default_rng(0).integers(0, 256, (*DAVIS_FRAME, 3), dtype=np.uint8)
@@ -516,6 +691,61 @@ def test_dinov3_hub_route_refuses_another_imported_dinov3(offline_kit, fresh_din
     torch.save({}, dinov3.hub_weights_path("dinov3_vits16"))
     with pytest.raises(RuntimeError, match="Restart the runtime"):
         dinov3.load_dinov3("dinov3_vits16", "cpu", source="hub")
+
+
+S3_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                    b'<Message>Request has expired</Message><RequestId>X</RequestId></Error>')
+
+
+def test_an_expired_weights_link_says_what_to_do(offline_kit, monkeypatch):
+    """Meta's e-mailed links answer 403 once they expire (about a week)."""
+    import urllib.error
+
+    def expired(request, *args, **kwargs):
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, io.BytesIO(S3_ACCESS_DENIED))
+
+    monkeypatch.setattr(torch.hub, "urlopen", expired)
+    with pytest.raises(PermissionError, match=r"(?s)403.*expire after about a week.*new link.*source='timm'"):
+        dinov3.download_weights("https://dinov3.llamameta.net/dinov3_vits16.pth?Policy=x", "dinov3_vits16")
+    assert not dinov3.hub_weights_path("dinov3_vits16").exists()
+
+
+def test_a_downloaded_page_is_not_kept_as_the_weights_file(offline_kit, tmp_path):
+    """A link that answers an HTML/XML page instead of the file: caught before torch.load, removed."""
+    page = tmp_path / "page.xml"
+    page.write_bytes(S3_ACCESS_DENIED)
+    with pytest.raises(ValueError, match=r"(?s)HTML/XML page.*AccessDenied.*Request has expired.*removed.*source='timm'"):
+        dinov3.download_weights(page.as_uri(), "dinov3_vits16")
+    assert not dinov3.hub_weights_path("dinov3_vits16").exists()
+
+
+def test_weights_download_once_and_replace_a_saved_page(offline_kit, tmp_path):
+    good = tmp_path / "dinov3_vits16_pretrain_lvd1689m-08c60483.pth"
+    torch.save({"proj.weight": torch.ones(2)}, good)
+    target = dinov3.hub_weights_path("dinov3_vits16")
+    target.write_bytes(b"<!DOCTYPE html><html><title>Sign in</title></html>")  # a browser's "save link as"
+    assert dinov3.download_weights(good.as_uri(), "dinov3_vits16") == target
+    assert target.read_bytes() == good.read_bytes()
+    good.unlink()  # an existing checkpoint is kept: no second download
+    assert dinov3.download_weights(good.as_uri(), "dinov3_vits16") == target
+
+
+@pytest.mark.parametrize("content, kind", [(S3_ACCESS_DENIED, "HTML/XML page"), (b"", "empty file"),
+                                           (b"GIF89a", "not a PyTorch checkpoint")])
+def test_the_hub_route_refuses_a_weights_file_that_is_no_checkpoint(offline_kit, fresh_dinov3_import, content, kind):
+    write_stand_in_clone(dinov3.dinov3_repo_dir())
+    weights = dinov3.hub_weights_path("dinov3_vits16")
+    weights.write_bytes(content)
+    with pytest.raises(ValueError, match=kind):
+        dinov3.load_dinov3("dinov3_vits16", "cpu", source="hub")
+    assert not weights.exists()
+
+
+def test_checkpoints_in_both_torch_formats_are_recognised(tmp_path):
+    for legacy in (False, True):
+        path = tmp_path / f"legacy{legacy}.pth"
+        torch.save({"w": torch.ones(1)}, path, _use_new_zipfile_serialization=not legacy)
+        assert dinov3.weights_file_problem(path) is None
 
 
 def hub_to_transformers(state: dict) -> dict:
@@ -621,6 +851,50 @@ def test_the_dinov3_clone_is_pinned_to_a_commit(tmp_path, monkeypatch, capsys):
     assert git("rev-parse", "HEAD", cwd=repo) == pinned
     with pytest.raises(RuntimeError, match="git checkout .* failed"):
         dinov3.clone_dinov3(repo, commit="0" * 40)
+
+
+def test_both_dinov3_notebooks_default_to_timm_and_prepare_the_hub_route():
+    """The automatic-mask notebook once defaulted to "hub" without cloning or downloading."""
+    tracking, automask = assigned_in("dinov3_tracking.ipynb"), assigned_in("dinov3_sam2_automask.ipynb")
+    assert tracking["SOURCE"] == automask["DINOV3_SOURCE"] == dinov3.DEFAULT_SOURCE == "timm"
+    assert "prepare_hub_route(MODEL_NAME, WEIGHTS_URL)" in notebook_source("dinov3_tracking.ipynb")
+    assert "prepare_hub_route(DINOV3_NAME, DINOV3_WEIGHTS_URL)" in notebook_source("dinov3_sam2_automask.ipynb")
+
+
+def assigned_in(name: str) -> dict:
+    """Literal values the notebook's code assigns to plain names."""
+    import ast
+
+    values = {}
+    for node in ast.walk(ast.parse("\n".join(c.source for c in nbformat.read(
+            KIT_ROOT / "notebooks" / name, as_version=4).cells[1:] if c.cell_type == "code"))):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return values
+
+
+def test_prepare_hub_route_clones_downloads_and_loads(offline_kit, fresh_dinov3_import, tmp_path, monkeypatch, capsys):
+    """What the notebooks run for SOURCE = "hub": the pinned clone and the weights file, then the model."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git("init", "-q", cwd=origin)
+    write_stand_in_clone(origin)
+    git("add", "-A", cwd=origin)
+    git("commit", "-qm", "pinned", cwd=origin)
+    monkeypatch.setattr(dinov3, "DINOV3_GITHUB", str(origin))
+    monkeypatch.setattr(dinov3, "DINOV3_COMMIT", git("rev-parse", "HEAD", cwd=origin))
+    emailed = tmp_path / "dinov3_vits16_pretrain_lvd1689m-08c60483.pth"
+    saved = {"proj.weight": torch.randn(8, 3, 16, 16), "proj.bias": torch.randn(8)}
+    torch.save(saved, emailed)
+
+    repo_dir, weights = dinov3.prepare_hub_route("dinov3_vits16", emailed.as_uri())
+    assert (repo_dir, weights) == (dinov3.dinov3_repo_dir(), dinov3.hub_weights_path("dinov3_vits16"))
+    assert weights.is_file() and "cloning" in capsys.readouterr().out
+    model = dinov3.load_dinov3("dinov3_vits16", "cpu", source="hub")
+    torch.testing.assert_close(model.proj.weight, saved["proj.weight"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import matplotlib
 import pytest
 
+from course import sweep as sweep_module
+from course import tracking
 from course.checks.fixtures import davis_files
 from course.clip_dino import DavisDataset
 from course.dinov3 import tiny_dinov3
-from course.sweep import plot_sweep, sweep
+from course.sweep import estimate_seconds, estimate_sweep_seconds, plot_sweep, sweep
 from course.tracking import TrackingConfig
 
 matplotlib.use("Agg")
@@ -31,10 +35,89 @@ def test_sweep_measures_each_value_of_each_parameter(dataset):
                                                             ("max_context_length", 3)]
     for row in rows:
         assert 0 <= row["J&F"] <= 100 and row["s/frame"] > 0 and row["peak MB"] >= 0 and row["sequence"] == "two2017"
+        assert 0 <= row["J"] <= 100 and 0 <= row["F"] <= 100
+        assert row["J&F"] == pytest.approx((row["J"] + row["F"]) / 2)  # DAVIS's J&F: the mean of the two
     figure = plot_sweep(rows)
     assert len(figure.axes) == 2 * 2 + 2  # J&F and cost per parameter, plus the memory twins
+    assert {line.get_label() for line in figure.axes[0].lines} == {"two2017", "J (mean)", "F (mean)"}
+
+
+def test_rows_come_by_parameter_value_and_sequence_with_each_sequence_read_once(dataset, monkeypatch):
+    reads = []
+    get_sample = dataset.get_sample
+    monkeypatch.setattr(dataset, "get_sample", lambda name: reads.append(name) or get_sample(name))
+    base = TrackingConfig(short_side=64, neighborhood_size=3)
+    rows = sweep(tiny_dinov3(), dataset, ["two2017", 0], base, {"topk": [1, 5], "temperature": [0.1]})
+    assert [(r["parameter"], r["value"], r["sequence"]) for r in rows] == [
+        ("topk", 1, "two2017"), ("topk", 1, "two2017"), ("topk", 5, "two2017"), ("topk", 5, "two2017"),
+        ("temperature", 0.1, "two2017"), ("temperature", 0.1, "two2017")]
+    assert reads == ["two2017", "two2017"]  # once per sequence given, not once per run
+
+
+def test_seconds_per_frame_leave_out_reading_and_scoring(dataset, monkeypatch):
+    """Reading a sequence from Drive and scoring it are slow and are not tracking: a slow reader
+    and a slow scorer must not show in s/frame."""
+    delay = 2.0
+    get_sample = dataset.get_sample
+    evaluate_sequence = sweep_module.evaluate_sequence
+    monkeypatch.setattr(dataset, "get_sample", lambda name: time.sleep(delay) or get_sample(name))
+    monkeypatch.setattr(sweep_module, "evaluate_sequence", lambda *a: time.sleep(delay) or evaluate_sequence(*a))
+    rows = sweep(tiny_dinov3(), dataset, ["two2017"], TrackingConfig(short_side=32, neighborhood_size=2),
+                 {"topk": [1]})
+    assert rows[0]["s/frame"] * 5 < delay  # 5 frames tracked in less than one of the delays
+
+
+def test_every_run_starts_from_released_memory(dataset, monkeypatch):
+    """Buffers an earlier run left (the tracker reuses them from call to call) would make a later
+    run's peak smaller than the same run's alone: each measured run must find none."""
+    found = []
+    measure = sweep_module.measure
+
+    def recording(function, device):
+        found.append(len(tracking._WORKSPACE) + tracking._propagation_plan.cache_info().currsize)
+        result = measure(function, device)
+        assert tracking._WORKSPACE and tracking._propagation_plan.cache_info().currsize  # a run fills both
+        return result
+
+    monkeypatch.setattr(sweep_module, "measure", recording)
+    sweep(tiny_dinov3(), dataset, ["two2017"], TrackingConfig(short_side=64, neighborhood_size=3),
+          {"short_side": [96, 64, 96]})
+    assert found == [0, 0, 0, 0]  # the warm-up and the three runs
+
+
+def test_estimates_scale_with_frames_and_runs(dataset):
+    frames, _ = dataset.get_sample("two2017")
+    model, base = tiny_dinov3(), TrackingConfig(short_side=64, neighborhood_size=3)
+    one = estimate_seconds(model, frames[0], base, 1)
+    assert one > 0
+    assert estimate_sweep_seconds(model, frames[0], 10, base, {"topk": [1, 5]}) > 0
 
 
 def test_sweep_refuses_unknown_parameters(dataset):
     with pytest.raises(ValueError, match="not TrackingConfig fields"):
         sweep(tiny_dinov3(), dataset, ["two2017"], TrackingConfig(), {"top_k": [1]})
+
+
+def hyperparameter_cell() -> str:
+    import nbformat
+
+    from course.paths import KIT_ROOT
+
+    notebook = nbformat.read(KIT_ROOT / "notebooks" / "dinov3_tracking.ipynb", as_version=4)
+    (cell,) = [c.source for c in notebook.cells if c.cell_type == "code" and "CPU_SHORT_SIDE = " in c.source]
+    return cell
+
+
+@pytest.mark.parametrize("device, is_offline, short_side, sequences, says", [
+    ("cpu", False, 480, ["judo"], True),  # Colab without a GPU: smaller, and it says so
+    ("cuda", False, 960, ["dogs-jump", "pigs", "judo"], False),
+    ("cpu", True, 128, ["blackswan", "soapbox"], False),  # offline (CI): the stand-in sizes
+])
+def test_the_tracking_notebook_scales_down_on_a_cpu_runtime(device, is_offline, short_side, sequences, says, capsys):
+    """On a CPU runtime the 960-pixel run and the three-sequence sweep would take hours: the
+    hyperparameter cell switches to CPU_SHORT_SIDE and CPU_SWEEP_SEQUENCES and says so."""
+    namespace = {"device": device, "offline": lambda: is_offline, "TrackingConfig": TrackingConfig}
+    exec(hyperparameter_cell(), namespace)
+    assert (namespace["SHORT_SIDE"], namespace["config"].short_side) == (short_side, short_side)
+    assert namespace["SWEEP_SEQUENCES"] == sequences and namespace["ON_CPU"] == says
+    assert ("CPU runtime" in capsys.readouterr().out) == says
