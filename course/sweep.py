@@ -28,8 +28,7 @@ def release_memory(device) -> None:
     own allocations whatever ran before it: the tracker's reused buffers and cached index tables
     (``course.tracking``), then what ``course.measure.release_freed_memory`` returns (unreachable
     objects, PyTorch's cached CUDA blocks, the C heap's free pages)."""
-    tracking._WORKSPACE.clear()
-    tracking._propagation_plan.cache_clear()
+    tracking.clear_caches()
     release_freed_memory(device)
 
 

@@ -277,6 +277,13 @@ def _workspace(name: str, shape: tuple, device: torch.device, dtype: torch.dtype
     return buffer[:numel].view(shape)
 
 
+def clear_caches() -> None:
+    """Drop the reused buffers and the cached index tables, so that the next call allocates
+    afresh (the sweep measures each run's own peak memory this way)."""
+    _WORKSPACE.clear()
+    _propagation_plan.cache_clear()
+
+
 def _padded(x: torch.Tensor, name: str, pads: tuple[int, int, int, int]) -> torch.Tensor:
     """x [..., h, w, C] zero-padded by (top, bottom, left, right) patches, in a reused buffer."""
     top, bottom, left, right = pads

@@ -176,14 +176,11 @@ def memory_kind(device: str) -> str:
 
 def dinov3_model_id(model_name: str, source: str | None) -> str:
     """The DINOv3 weights the tracking section used, as the file records them."""
-    from course.dinov3 import HF_MODEL_IDS, load_dinov3
+    from course.dinov3 import load_dinov3, weights_source
 
     if offline():
         return "tiny stand-in DINOv3 (course.dinov3.tiny_dinov3)"
-    source = source or inspect.signature(load_dinov3).parameters["source"].default
-    if source == "transformers":
-        return HF_MODEL_IDS[model_name]
-    return f"{model_name} (course.dinov3.load_dinov3 source={source!r})"
+    return weights_source(model_name, source or inspect.signature(load_dinov3).parameters["source"].default)
 
 
 def calibrate_tracking(device: str, model_name: str = "dinov3_vits16", source: str | None = None) -> dict:

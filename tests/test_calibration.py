@@ -188,7 +188,7 @@ def test_the_notebooks_feed_the_models_what_was_calibrated():
              "upsample": "UPSAMPLE"}
     assert {field: tracking[name] for field, name in names.items()} == calibration.TRACKING_SETTINGS
     assert tracking["SHORT_SIDE"] == (calibration.OFFLINE_TRACKING_SHORT_SIDE, calibration.TRACKING_SHORT_SIDE)
-    assert tracking["MODEL_NAME"] == "dinov3_vits16" and tracking["SOURCE"] == "transformers"
+    assert tracking["MODEL_NAME"] == "dinov3_vits16" and tracking["SOURCE"] == "timm"
 
 
 # ---------------------------------------------------------------------------------------------
