@@ -2,11 +2,15 @@
 
 ``build_autograder(student_dir, dist)`` writes ``dist/autograder.zip``:
 
-    setup.sh            installs bubblewrap (the sandbox) and requirements.txt; Gradescope runs it
-                        once, when it builds the autograder image
+    setup.sh            installs bubblewrap (the sandbox) and setpriv with apt-get, checks that the
+                        system python3 is >= 3.10, builds the grader's venv (``VENV``) from it and
+                        installs requirements.txt there; it stops, saying what is missing and what
+                        to do, when one of them cannot be had. Gradescope runs it once, as root,
+                        when it builds the autograder image
     run_autograder      makes the grader's files, the submission and the results readable by root
                         only, then grades $AUTOGRADER_ROOT/submission (default /autograder) into
-                        $AUTOGRADER_ROOT/results/results.json with ``python -m instructor.grade``
+                        $AUTOGRADER_ROOT/results/results.json with the venv's
+                        ``python -m instructor.grade``
     requirements.txt    what grading needs (a subset of the kit's)
     course/             the student release's package (the graded modules are the stubs): the
                         graded code's view is built from it, and the grader imports the checks
@@ -21,7 +25,9 @@ container allows them.
 ``verify_autograder(zip_path, reference, stub)`` unpacks the zip into a temporary root laid out
 like /autograder and runs the zip's own ``run_autograder`` on the reference (must be full marks)
 and on the stubs (must be zero); it returns the problems found. ``AUTOGRADER_ROOT`` relocates the
-root and ``AUTOGRADER_PYTHON`` picks the interpreter (Gradescope: the default ``python3``).
+root, ``AUTOGRADER_VENV`` the venv (both scripts read it) and ``AUTOGRADER_PYTHON`` picks another
+interpreter (the proof uses its own: it runs the zip without setup.sh). ``instructor.gradescope_roots``
+runs the whole zip, setup.sh included, in fresh Debian roots.
 """
 
 from __future__ import annotations
@@ -44,34 +50,97 @@ GRADER_FILES = ("instructor/__init__.py", "instructor/grade.py", "instructor/gra
                 "instructor/grading/cases.py", "instructor/grading/grade.py", "instructor/grading/intake.py",
                 "instructor/grading/sandbox.py")
 OPTIONAL_FILES = ("instructor/grading/grading.key", "instructor/grading/dino_features.npz")
-# Requirement names (as in the kit's requirements.txt) that grading imports. (numpy and pillow
-# come with torch and torchvision.)
-GRADING_REQUIREMENTS = ("torch", "torchvision", "open_clip_torch", "timm", "tqdm", "psutil", "scikit-learn")
+# Requirement names (as in the kit's requirements.txt) that grading imports, with the module each
+# one is imported as (setup.sh imports them all once, so a broken install fails the image build).
+# (numpy and pillow come with torchvision.)
+GRADING_REQUIREMENTS = {"torch": "torch", "torchvision": "torchvision", "open_clip_torch": "open_clip",
+                        "timm": "timm", "tqdm": "tqdm", "psutil": "psutil", "scikit-learn": "sklearn"}
+# The grader's environment. Outside /autograder: run_autograder makes /autograder root's alone, and
+# graded code, run as other users, must still read the interpreter and its site-packages.
+VENV = "/opt/course-grader/venv"
+MIN_PYTHON = (3, 10)  # pyproject.toml's requires-python
 
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once, when it builds the autograder image (as root).
+_SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (from Ubuntu; 22.04 by
+# default, whose python3 is 3.10). It builds the grader's own environment, a venv, and leaves the
+# system python3 alone: Gradescope's harness runs on it, and Debian 12 / Ubuntu 24.04 refuse pip
+# installs into it (PEP 668). Whatever cannot be had stops the build here, saying what is missing
+# and what to do: an image without the sandbox or a suitable Python must not be built.
+# AUTOGRADER_VENV relocates the venv (tests); run_autograder reads the same variable.
 set -euo pipefail
+umask 022  # the venv: root's, readable by the sandbox users that run graded code, writable by none
 cd "$(dirname "$0")"
-# bubblewrap: the grader's sandbox (namespaces where the container allows them); setpriv (util-linux)
-# drops each case to an unprivileged user.
-apt-get update -qq && apt-get install -y -qq bubblewrap util-linux python3-pip >/dev/null || true
-python3 -m pip install --no-cache-dir -r requirements.txt
-"""
+VENV="${AUTOGRADER_VENV:-@VENV@}"
 
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission. AUTOGRADER_ROOT relocates /autograder (for tests).
+fail() {
+    printf 'setup.sh: %s\n' "$@" >&2
+    exit 1
+}
+
+# bubblewrap: the grader's sandbox; util-linux: setpriv, which drops each case to an unprivileged
+# user. Without them graded code would run with the grader's rights: no image rather than that.
+export DEBIAN_FRONTEND=noninteractive
+if command -v apt-get >/dev/null; then
+    apt-get update -q || fail "apt-get update failed: the image needs its apt sources and network access."
+    apt-get install -y -q --no-install-recommends bubblewrap util-linux \
+        || fail "bubblewrap (the grader's sandbox) could not be installed with apt-get; see apt-get's output above." \
+                "Use a Debian or Ubuntu base image whose apt sources have bubblewrap (Gradescope's default, Ubuntu 22.04, has it)."
+    # python3-venv: Debian and Ubuntu ship python3 without ensurepip, which python3 -m venv needs.
+    apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates \
+        || fail "python3-venv could not be installed with apt-get; see apt-get's output above."
+fi
+command -v bwrap >/dev/null \
+    || fail "bubblewrap is missing: no bwrap on PATH. Install Debian's or Ubuntu's bubblewrap package (apt-get install bubblewrap)."
+command -v setpriv >/dev/null \
+    || fail "setpriv is missing: install util-linux (apt-get install util-linux)."
+
+# A Python the kit supports (pyproject.toml's requires-python); checked before anything is installed.
+command -v python3 >/dev/null || fail "no python3 on PATH: install python3 (>= @MIN_PYTHON@)."
+version="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" || fail "python3 does not run."
+major="${version%%.*}"
+minor="${version#*.}"
+if (( major < @MIN_MAJOR@ || (major == @MIN_MAJOR@ && minor < @MIN_MINOR@) )); then
+    fail "Python >= @MIN_PYTHON@ needed; this image's python3 is $version." \
+         "Choose Ubuntu 22.04 or later as the autograder's base image on Gradescope (22.04, the default, has 3.10)."
+fi
+
+# The venv, from the system python3 (which stays as it was), and the grading requirements in it.
+python3 -m venv "$VENV" || fail "python3 -m venv $VENV failed (is python3-venv installed?)."
+"$VENV/bin/python" -m pip install --no-cache-dir -r requirements.txt \
+    || fail "pip could not install requirements.txt into $VENV; see pip's output above (PyPI must be reachable)."
+"$VENV/bin/python" -B -c "import @IMPORTS@" \
+    || fail "the grading requirements do not import in $VENV; see the error above."
+echo "setup.sh: OK: the grader's environment is $VENV (Python $("$VENV/bin/python" -V 2>&1 | cut -d' ' -f2)), sandbox $(command -v bwrap)"
+"""
+SETUP_SH = (_SETUP_SH.replace("@VENV@", VENV).replace("@MIN_PYTHON@", "%d.%d" % MIN_PYTHON)
+            .replace("@MIN_MAJOR@", str(MIN_PYTHON[0])).replace("@MIN_MINOR@", str(MIN_PYTHON[1]))
+            .replace("@IMPORTS@", ", ".join(GRADING_REQUIREMENTS.values())))
+
+_RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for every submission, as root. AUTOGRADER_ROOT relocates /autograder,
+# AUTOGRADER_VENV the venv setup.sh built, and AUTOGRADER_PYTHON picks another interpreter
+# (tests and the release's proof use their own venv's).
 set -uo pipefail
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${AUTOGRADER_PYTHON:-python3}"
+VENV="${AUTOGRADER_VENV:-@VENV@}"
+PYTHON="${AUTOGRADER_PYTHON:-$VENV/bin/python}"
 mkdir -p "$ROOT/results"
 # Graded code runs as other users: everything under the root (the grader, its answers and key, the
 # submission, the results, Gradescope's submission_metadata.json with earlier results) is root's alone.
 chmod go-rwx "$ROOT"
 chmod -R go-rwx "$ROOT/source" "$ROOT/submission" "$ROOT/results" 2>/dev/null
+if ! command -v "$PYTHON" >/dev/null; then
+    # A results.json all the same: Gradescope shows its output, and a missing one says nothing.
+    echo "run_autograder: no grader Python at $PYTHON: setup.sh did not build it; rebuild the autograder image" >&2
+    printf '%s\n' '{"score": 0, "tests": [], "output": "internal grader error: the grader environment is missing (setup.sh did not build it): rebuild the autograder image and read its set-up log"}' \
+        > "$ROOT/results/results.json"
+    exit 1
+fi
 cd "$ROOT/source"
 exec "$PYTHON" -m instructor.grade "$ROOT/submission" --results "$ROOT/results/results.json" \
     --metadata "$ROOT/submission_metadata.json"
 """
+RUN_AUTOGRADER = _RUN_AUTOGRADER.replace("@VENV@", VENV)
 
 
 def grading_requirements(root: Path = KIT_ROOT) -> str:
