@@ -513,13 +513,8 @@ def test_the_hub_route_errors_offer_timm(offline_kit):
 def transformers_to_hub(state: dict) -> dict:
     """transformers' DINOv3ViTModel names -> upstream's (Meta's checkpoint layout), the inverse of
     ``hub_to_transformers``: q, k, v stacked into qkv, the absent key bias as zeros."""
-    renamed = {"embeddings.cls_token": "cls_token", "embeddings.register_tokens": "storage_tokens",
-               "embeddings.patch_embeddings.weight": "patch_embed.proj.weight",
-               "embeddings.patch_embeddings.bias": "patch_embed.proj.bias", "norm.weight": "norm.weight",
-               "norm.bias": "norm.bias"}
-    in_block = {"attention.o_proj.": "attn.proj.", "layer_scale1.lambda1": "ls1.gamma",
-                "layer_scale2.lambda1": "ls2.gamma", "mlp.up_proj.": "mlp.fc1.", "mlp.down_proj.": "mlp.fc2.",
-                "norm1.": "norm1.", "norm2.": "norm2."}
+    renamed = {theirs: ours for ours, theirs in HUB_TO_TRANSFORMERS.items()}
+    in_block = {theirs: ours for ours, theirs in HUB_TO_TRANSFORMERS_IN_BLOCK.items()}
     out = {"mask_token": state["embeddings.mask_token"].reshape(1, -1)}
     for key, value in state.items():
         layer = re.fullmatch(r"model\.layer\.(\d+)\.(.+)", key)
@@ -748,16 +743,21 @@ def test_checkpoints_in_both_torch_formats_are_recognised(tmp_path):
         assert dinov3.weights_file_problem(path) is None
 
 
+# Upstream DINOv3 parameter names -> transformers' DINOv3ViTModel names: outside the blocks, and
+# the parts of a name inside block i (blocks.i. upstream, model.layer.i. in transformers).
+HUB_TO_TRANSFORMERS = {"cls_token": "embeddings.cls_token", "storage_tokens": "embeddings.register_tokens",
+                       "patch_embed.proj.weight": "embeddings.patch_embeddings.weight",
+                       "patch_embed.proj.bias": "embeddings.patch_embeddings.bias", "norm.weight": "norm.weight",
+                       "norm.bias": "norm.bias"}
+HUB_TO_TRANSFORMERS_IN_BLOCK = {"attn.proj.": "attention.o_proj.", "ls1.gamma": "layer_scale1.lambda1",
+                                "ls2.gamma": "layer_scale2.lambda1", "mlp.fc1.": "mlp.up_proj.",
+                                "mlp.fc2.": "mlp.down_proj.", "norm1.": "norm1.", "norm2.": "norm2."}
+
+
 def hub_to_transformers(state: dict) -> dict:
     """Upstream DINOv3 parameter names -> transformers' DINOv3ViTModel names. The key bias is
     dropped: upstream zeroes it with a mask (mask_k_bias), transformers has none."""
-    renamed = {"cls_token": "embeddings.cls_token", "storage_tokens": "embeddings.register_tokens",
-               "patch_embed.proj.weight": "embeddings.patch_embeddings.weight",
-               "patch_embed.proj.bias": "embeddings.patch_embeddings.bias", "norm.weight": "norm.weight",
-               "norm.bias": "norm.bias"}
-    in_block = {"attn.proj.": "attention.o_proj.", "ls1.gamma": "layer_scale1.lambda1",
-                "ls2.gamma": "layer_scale2.lambda1", "mlp.fc1.": "mlp.up_proj.", "mlp.fc2.": "mlp.down_proj.",
-                "norm1.": "norm1.", "norm2.": "norm2."}
+    renamed, in_block = HUB_TO_TRANSFORMERS, HUB_TO_TRANSFORMERS_IN_BLOCK
     out = {"embeddings.mask_token": state["mask_token"].reshape(1, 1, -1)}
     for key, value in state.items():
         block = re.fullmatch(r"blocks\.(\d+)\.(.+)", key)
