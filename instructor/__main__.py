@@ -3,8 +3,9 @@
     python -m instructor              # = python -m instructor.release with its defaults
     python -m instructor --help
 
-It writes ``dist/student/`` (the kit students get: the ``course`` package with stubs of the graded
-modules generated from the reference, notebooks with outputs cleared, the sample data) and
+It writes ``dist/ssl-vision-course-kit/`` (the kit students get: the ``course`` package with stubs
+of the graded modules generated from the reference, notebooks with outputs cleared, the sample
+data) and
 ``dist/autograder.zip`` (for Gradescope). Then it prints its proofs: the reference passes every
 graded case, every generated stub fails them with NotImplementedError, no solution line or
 marker is left anywhere in ``dist/``, the kit imports on its own, the public cases' expected

@@ -12,7 +12,7 @@ packages:
 3. the zip unpacked as Gradescope does (ROOT/autograder/source, ROOT/autograder/run_autograder);
 4. ``setup.sh`` as root inside the root (chroot);
 5. if setup.sh succeeded: the system python3 is checked to be untouched, then ``run_autograder``
-   grades the reference (``course/``) and the stubs (``DIST/student/course``), laid out as
+   grades the reference (``course/``) and the stubs (``DIST/ssl-vision-course-kit/course``), laid out as
    ``verify_autograder`` lays them out, and judged by the same rule (full marks, zero), in each
    sandbox mode asked for (``--sandbox``; default: bwrap, then user, which is what Gradescope's
    containers allow).
@@ -54,6 +54,7 @@ from course.assignment import GRADED_MODULES
 from course.paths import KIT_ROOT
 from instructor.grading.autograder import VENV, graded_files, score_problems, unpack
 from instructor.grading.sandbox import LOCK_DIR
+from instructor.release import STUDENT_FOLDER
 
 MIRROR = "http://deb.debian.org/debian"
 WORK = Path("/var/tmp/gradescope-roots")
@@ -207,7 +208,7 @@ def build_release(dist: Path, logs: Path, clock: Clock) -> Path:
 def check_dist(dist: Path) -> Path:
     """The zip of a built release at ``dist``, after checking it has the stubs too."""
     zip_path = dist / "autograder.zip"
-    stubs = [dist / "student" / "course" / f"{name}.py" for name in GRADED_MODULES]
+    stubs = [dist / STUDENT_FOLDER / "course" / f"{name}.py" for name in GRADED_MODULES]
     missing = [str(p) for p in [zip_path, *stubs] if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{dist} is not a built release (no {missing[0]}): run python -m instructor "
@@ -340,7 +341,7 @@ def prove_suite(suite: Suite, zip_path: Path, dist: Path, work: Path, mirror: st
             check_system_python(suite, root, clock, outcome)
             for mode in modes:
                 for label, course_dir, want_full in (("reference", KIT_ROOT / "course", True),
-                                                     ("stub", dist / "student" / "course", False)):
+                                                     ("stub", dist / STUDENT_FOLDER / "course", False)):
                     grade_in_root(suite, root, label, course_dir, want_full, mode,
                                   logs / f"{suite.name}-{label}-{mode}.log", clock, outcome)
     except (OSError, RuntimeError, subprocess.SubprocessError, ValueError) as error:
@@ -374,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", action="append", choices=sorted(SUITES), default=None,
                         help="a Debian suite to prove the zip in (repeatable; default: bookworm and bullseye)")
     parser.add_argument("--dist", type=Path, default=None,
-                        help="a built release (DIST/autograder.zip, DIST/student); default: build one in WORK/dist")
+                        help="a built release (DIST/autograder.zip, DIST/ssl-vision-course-kit); default: build one in WORK/dist")
     parser.add_argument("--work", type=Path, default=WORK, help="roots, logs and the release (default: %(default)s)")
     parser.add_argument("--mirror", default=MIRROR, help="Debian mirror (default: %(default)s)")
     parser.add_argument("--sandbox", action="append", choices=MODES, default=None,
