@@ -829,15 +829,20 @@ def git(*args: str, cwd: Path) -> str:
                                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout.strip()
 
 
-def test_the_dinov3_clone_is_pinned_to_a_commit(tmp_path, monkeypatch, capsys):
-    """clone_dinov3 clones once and checks out the pinned commit, also in an older clone."""
+def stand_in_origin(tmp_path: Path) -> tuple[Path, str]:
+    """(a git repository holding a stand-in DINOv3 clone, its one commit)."""
     origin = tmp_path / "origin"
     origin.mkdir()
     git("init", "-q", cwd=origin)
     write_stand_in_clone(origin)
     git("add", "-A", cwd=origin)
     git("commit", "-qm", "pinned", cwd=origin)
-    pinned = git("rev-parse", "HEAD", cwd=origin)
+    return origin, git("rev-parse", "HEAD", cwd=origin)
+
+
+def test_the_dinov3_clone_is_pinned_to_a_commit(tmp_path, monkeypatch, capsys):
+    """clone_dinov3 clones once and checks out the pinned commit, also in an older clone."""
+    origin, pinned = stand_in_origin(tmp_path)
     (origin / "NEWER").write_text("main moved on")
     git("add", "-A", cwd=origin)
     git("commit", "-qm", "newer", cwd=origin)
@@ -878,14 +883,9 @@ def assigned_in(name: str) -> dict:
 
 def test_prepare_hub_route_clones_downloads_and_loads(offline_kit, fresh_dinov3_import, tmp_path, monkeypatch, capsys):
     """What the notebooks run for SOURCE = "hub": the pinned clone and the weights file, then the model."""
-    origin = tmp_path / "origin"
-    origin.mkdir()
-    git("init", "-q", cwd=origin)
-    write_stand_in_clone(origin)
-    git("add", "-A", cwd=origin)
-    git("commit", "-qm", "pinned", cwd=origin)
+    origin, pinned = stand_in_origin(tmp_path)
     monkeypatch.setattr(dinov3, "DINOV3_GITHUB", str(origin))
-    monkeypatch.setattr(dinov3, "DINOV3_COMMIT", git("rev-parse", "HEAD", cwd=origin))
+    monkeypatch.setattr(dinov3, "DINOV3_COMMIT", pinned)
     emailed = tmp_path / "dinov3_vits16_pretrain_lvd1689m-08c60483.pth"
     saved = {"proj.weight": torch.randn(8, 3, 16, 16), "proj.bias": torch.randn(8)}
     torch.save(saved, emailed)
