@@ -860,25 +860,12 @@ def test_the_dinov3_clone_is_pinned_to_a_commit(tmp_path, monkeypatch, capsys):
 
 def test_both_dinov3_notebooks_default_to_timm_and_prepare_the_hub_route():
     """The automatic-mask notebook once defaulted to "hub" without cloning or downloading."""
-    tracking, automask = assigned_in("dinov3_tracking.ipynb"), assigned_in("dinov3_sam2_automask.ipynb")
+    from tests.test_calibration import assigned
+
+    tracking, automask = assigned("dinov3_tracking.ipynb"), assigned("dinov3_sam2_automask.ipynb")
     assert tracking["SOURCE"] == automask["DINOV3_SOURCE"] == dinov3.DEFAULT_SOURCE == "timm"
     assert "prepare_hub_route(MODEL_NAME, WEIGHTS_URL)" in notebook_source("dinov3_tracking.ipynb")
     assert "prepare_hub_route(DINOV3_NAME, DINOV3_WEIGHTS_URL)" in notebook_source("dinov3_sam2_automask.ipynb")
-
-
-def assigned_in(name: str) -> dict:
-    """Literal values the notebook's code assigns to plain names."""
-    import ast
-
-    values = {}
-    for node in ast.walk(ast.parse("\n".join(c.source for c in nbformat.read(
-            KIT_ROOT / "notebooks" / name, as_version=4).cells[1:] if c.cell_type == "code"))):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
-    return values
 
 
 def test_prepare_hub_route_clones_downloads_and_loads(offline_kit, fresh_dinov3_import, tmp_path, monkeypatch, capsys):
