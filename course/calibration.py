@@ -64,6 +64,13 @@ def section(key: str, data: dict | None = None) -> dict:
     return (data if data is not None else load())[KEYS[key]]
 
 
+def stand_in_sections(data: dict | None = None) -> list[str]:
+    """The sections of the calibration file (``data``, or the kit's file) whose numbers come from the
+    offline stand-ins, not the real weights, in ``SECTIONS`` order."""
+    data = data if data is not None else load()
+    return [name for name in SECTIONS if data[name]["provenance"]["stand_in"]]
+
+
 def is_calibrated(key: str, data: dict | None = None) -> bool:
     """True when ``key``'s section was measured with the real weights (not the stand-ins)."""
     return not section(key, data)["provenance"]["stand_in"]

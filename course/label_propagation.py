@@ -11,8 +11,10 @@ with 8 context frames). The kit's ``course.tracking.propagate`` computes the sam
 (equal to float rounding, tested) from the neighbourhood alone, tile by tile; the notebook runs
 your version on one frame and the kit's on the whole video.
 
-Graded code may import only what this module imports: the grader runs it without the kit's
-tools (``course.tracking`` among them).
+What graded code may import is what ``course/clip_dino.py``'s docstring lists (the standard
+library, the packages installed where it is graded, and of the kit only ``course.vit``,
+``course.paths``, ``course.palette`` and the case runner's modules). The rest of the kit
+(``course.tracking`` among them) is not there when your code is graded.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """What each tracking hyperparameter buys and costs: J&F (with J and F), seconds per frame and peak
 memory as one hyperparameter moves and the others stay at the base configuration.
 
-The DINOv3 tracking notebook runs ``sweep`` on a few DAVIS sequences with several objects and
-plots it with ``plot_sweep``; ``estimate_seconds`` says beforehand how long a run will take.
+The DINOv3 tracking notebook runs ``sweep`` on a few DAVIS sequences with several objects, prints
+``format_sweep(sweep_means(rows))`` (each value's J&F, J and F over the sequences, and their change
+from the parameter's first value) and plots it with ``plot_sweep``; ``estimate_seconds`` says
+beforehand how long a run will take.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import numpy as np
 import torch
 
 from course import tracking
-from course.davis_eval import evaluate_sequence, summarize, without_void
+from course.davis_eval import evaluate_sequence, format_table, summarize, without_void
 from course.dinov3 import model_device, model_patch_size, patch_features
 from course.measure import measure, release_freed_memory
 from course.tracking import TrackingConfig, preprocess_frame, propagate, track
 
 
 WARM_UP_FRAMES = 3  # frames of the sweep's untimed first run
+SCORES = ("J&F", "J", "F")  # the sweep's quality columns (percent)
 
 
 def release_memory(device) -> None:
@@ -78,6 +81,29 @@ def sweep(model, dataset, sequences, base: TrackingConfig, grid: dict, progress:
                           "J&F": 100 * scores["J&F-Mean"], "J": 100 * scores["J-Mean"], "F": 100 * scores["F-Mean"],
                           "s/frame": seconds / len(pred), "peak MB": peak / 2 ** 20}
     return [rows[r, s] for r in range(len(runs)) for s in range(len(names))]
+
+
+def sweep_means(rows: list[dict]) -> list[dict]:
+    """One row per (parameter, value) of ``sweep`` rows, in their order: J&F, J, F, s/frame and peak
+    MB averaged over the sequences, and "ΔJ&F", "ΔJ", "ΔF": each score's change from the
+    parameter's first value (what moving the parameter to this value gains, in points)."""
+    runs = list(dict.fromkeys((r["parameter"], r["value"]) for r in rows))
+    means = []
+    for parameter, value in runs:
+        mine = [r for r in rows if (r["parameter"], r["value"]) == (parameter, value)]
+        averaged = {column: float(np.mean([r[column] for r in mine])) for column in (*SCORES, "s/frame", "peak MB")}
+        means.append({"parameter": parameter, "value": value, "sequences": len(mine), **averaged})
+    for row in means:
+        first = next(m for m in means if m["parameter"] == row["parameter"])
+        row.update({f"Δ{score}": row[score] - first[score] for score in SCORES})
+    return means
+
+
+def format_sweep(means: list[dict]) -> str:
+    """A text table of ``sweep_means`` rows (scores in percent and points, milliseconds per frame)."""
+    return format_table([{"parameter": m["parameter"], "value": str(m["value"]), "sequences": m["sequences"],
+                          **{column: m[column] for column in (*SCORES, *(f"Δ{s}" for s in SCORES))},
+                          "ms/frame": 1000 * m["s/frame"], "peak MB": m["peak MB"]} for m in means])
 
 
 def estimate_seconds(model, frame, config: TrackingConfig, num_frames: int) -> float:

@@ -112,16 +112,22 @@ def first_mask_probs(mask, grid_size: tuple[int, int], num_masks: int | None = N
 def neighborhood_offsets(size: float, shape: str, device=None) -> torch.Tensor:
     """[2r + 1, 2r + 1] bool, r = floor(size): True at offsets (di + r, dj + r) within ``size`` of
     (0, 0): the stencil every patch's neighbourhood is made of ("circle": Euclidean distance,
-    "square": the larger of the row and column distances). ``propagate`` uses it; the dense
-    [h, w, h, w] mask of the notebook's exercise (``course.label_propagation``) puts this
-    stencil at every patch and cuts it at the grid's edges."""
+    "square": the larger of the row and column distances). ``propagate`` uses it.
+
+    Built from integer offsets: a square holds every offset of the block (both |di| and |dj| are
+    at most r = floor(size)); a circle's row di spans the columns |dj| <= isqrt(floor(size^2) - di^2),
+    as di^2 + dj^2, an integer, is at most size^2 exactly when it is at most floor(size^2)."""
     if shape not in ("circle", "square"):
         raise ValueError(f"neighborhood shape must be 'circle' or 'square', got {shape!r}")
-    radius = int(math.floor(size))
-    d = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device).abs()  # [2r+1]
-    if shape == "circle":
-        return d[:, None] ** 2 + d[None, :] ** 2 <= size ** 2  # [2r+1, 2r+1]
-    return torch.maximum(d[:, None], d[None, :]) <= size  # [2r+1, 2r+1]
+    radius = math.floor(size)
+    if radius < 0:
+        return torch.zeros(0, 0, dtype=torch.bool, device=device)
+    if shape == "square":
+        return torch.ones(2 * radius + 1, 2 * radius + 1, dtype=torch.bool, device=device)  # [2r+1, 2r+1]
+    reach = math.floor(size * size)
+    half_width = torch.tensor([math.isqrt(reach - di * di) for di in range(-radius, radius + 1)], device=device)  # [2r+1]
+    columns = torch.arange(-radius, radius + 1, device=device).abs()  # [2r+1]
+    return columns[None, :] <= half_width[:, None]  # [2r+1, 2r+1]
 
 
 # ----------------------------------------------------------------------------- propagation

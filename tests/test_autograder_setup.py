@@ -70,7 +70,8 @@ def fakes(tmp_path):
     bin_dir.mkdir()
     for name in COREUTILS:
         (bin_dir / name).symlink_to(shutil.which(name))
-    for name, text in (("apt-get", FAKE_APT), ("python3", FAKE_PYTHON), ("bwrap", TRUE), ("setpriv", TRUE)):
+    for name, text in (("apt-get", FAKE_APT), ("python3", FAKE_PYTHON), ("bwrap", TRUE), ("setpriv", TRUE),
+                       ("keyctl", TRUE)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     log = tmp_path / "calls.log"
@@ -104,7 +105,7 @@ def test_setup_builds_a_venv_and_installs_into_it(fakes, tmp_path):
     assert "venv-python -m pip install --no-cache-dir -r requirements.txt" in logged, logged
     assert not [line for line in logged if line.startswith("python3 -m pip")], "pip ran on the system python3"
     installs = [line for line in logged if line.startswith("apt-get install")]
-    assert any("bubblewrap" in line and "util-linux" in line for line in installs), installs
+    assert any("bubblewrap" in line and "util-linux" in line and "keyutils" in line for line in installs), installs
     assert any("python3-venv" in line for line in installs), installs
     imports = [line for line in logged if line.startswith("venv-python -B -c import")]
     assert imports and all(name in imports[0] for name in autograder.GRADING_REQUIREMENTS.values()), imports
@@ -120,13 +121,18 @@ def test_setup_stops_when_bubblewrap_cannot_be_installed(fakes, tmp_path):
     assert not [line for line in calls(log) if "pip" in line or " venv " in line], "it went on after apt-get failed"
 
 
-def test_setup_stops_when_bwrap_is_missing_after_install(fakes, tmp_path):
+@pytest.mark.parametrize("tool, message", [
+    ("bwrap", "bubblewrap is missing: no bwrap on PATH"),
+    # The grader clears each sandbox user's kernel keyrings with keyctl: no image without it.
+    ("keyctl", "keyctl is missing: install keyutils"),
+])
+def test_setup_stops_when_a_sandbox_tool_is_missing_after_install(fakes, tmp_path, tool, message):
     env, log = fakes
-    (Path(env["PATH"]) / "bwrap").unlink()
+    (Path(env["PATH"]) / tool).unlink()
     done = run_script(autograder.SETUP_SH, tmp_path / "source", env)
     assert done.returncode != 0
-    assert "bubblewrap is missing: no bwrap on PATH" in done.stderr, done.stderr
-    assert not [line for line in calls(log) if "pip" in line], "it installed without a sandbox"
+    assert message in done.stderr, done.stderr
+    assert not [line for line in calls(log) if "pip" in line], f"it installed without {tool}"
 
 
 @pytest.mark.parametrize("version", ["3.9", "3.8", "2.7"])

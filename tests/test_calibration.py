@@ -126,6 +126,19 @@ def test_the_committed_file_is_what_the_command_writes(fresh):
         committed[n]["provenance"]["versions"] != fresh[n]["provenance"]["versions"] for n in stand_in)
 
 
+def test_stand_in_sections_are_named_in_file_order(fresh):
+    assert calibration.stand_in_sections(fresh) == list(calibration.SECTIONS)  # offline: every section
+    mixed = copy.deepcopy(fresh)
+    mixed["dino"]["provenance"]["stand_in"] = False
+    assert calibration.stand_in_sections(mixed) == [n for n in calibration.SECTIONS if n != "dino"]
+    for name in calibration.SECTIONS:
+        mixed[name]["provenance"]["stand_in"] = False
+    assert calibration.stand_in_sections(mixed) == []
+    committed = calibration.load()
+    assert calibration.stand_in_sections() == [n for n in calibration.SECTIONS
+                                               if committed[n]["provenance"]["stand_in"]]
+
+
 def test_a_broken_file_says_how_to_fix_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="instructor.calibrate"):
         calibration.load(tmp_path / "missing.json")

@@ -146,12 +146,12 @@ def test_segmentation_thresholds_hold_for_reference_and_fail_for_a_broken_head()
     verdict, record = run_in_process(case, REFERENCE)  # fails below the thresholds
     _, labels, _ = fixtures.segmentation_task(0)
     preds = np.stack([p["values"] for p in record["outputs"]["preds"]])
-    ious = criteria.per_frame_iou(preds, labels, 3)
+    ious = criteria.frame_ious(preds, labels, 3)
     assert verdict.passed and ious.mean() < 0.95, f"the generated task is trivial ({verdict.message})"
 
     verdict, record = run_in_process(case, {"clip_dino": types.SimpleNamespace(DINOSegmentation=MajorityHead)})
     assert not verdict.passed and "mean IoU" in verdict.message
-    broken_ious = criteria.per_frame_iou(np.stack([p["values"] for p in record["outputs"]["preds"]]), labels, 3)
+    broken_ious = criteria.frame_ious(np.stack([p["values"] for p in record["outputs"]["preds"]]), labels, 3)
     assert broken_ious[0] <= config.IOU_FIRST_FRAME and broken_ious.mean() <= config.IOU_ALL_FRAMES
 
 

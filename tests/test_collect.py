@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from course.collect import (ANSWER_PROMPT, GRADED_FILES, NOTEBOOKS, SUBMISSION_ZIP, WRITTEN_PDF, SubmissionError,
-                            collect_submission, written_answers)
+from course.assignment import POINTS, QUESTIONS
+from course.collect import (ANSWER_PROMPT, GRADED_FILES, MAX_MODULE_BYTES, NOTEBOOKS, SUBMISSION_ZIP, WRITTEN_PDF,
+                            SubmissionError, collect_submission, import_problems, review_kit, written_answers)
 from course.paths import KIT_ROOT
 from tests.hostile import reference
 
@@ -58,23 +59,36 @@ def make_kit(root: Path, modules: dict | None = None, run: bool = True,
     return root
 
 
-def test_collect_zips_the_modules_and_notebooks_and_writes_the_written_answers(tmp_path):
+def no_import_problems(kit_root, modules) -> dict:
+    """``collect_submission``'s import check, skipped (``import_problems`` starts a process per
+    module; its own tests run it)."""
+    return {}
+
+
+def collect(kit: Path, **options) -> tuple[Path, list[str]]:
     printed = []
+    options.setdefault("imports", no_import_problems)
+    return collect_submission(kit, echo=printed.append, **options), printed
+
+
+def test_collect_zips_the_modules_and_notebooks_and_writes_the_written_answers(tmp_path):
     kit = make_kit(tmp_path / "kit")
-    path = collect_submission(kit, echo=printed.append)
+    path, printed = collect(kit)
     assert path == kit / SUBMISSION_ZIP
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == sorted([*GRADED_FILES, *NOTEBOOKS])
+        assert archive.read(GRADED_FILES[0]).decode() == reference(Path(GRADED_FILES[0]).stem)
     pdf = (kit / WRITTEN_PDF).read_bytes()
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 2 * len(NOTEBOOKS)
-    warning = next(line for line in printed if line.startswith("WARNING"))
-    assert f"{len(NOTEBOOKS)} inline question(s) have no answer yet" in warning and "inline question 2" in warning
+    unanswered = next(line for line in printed if "have no answer yet" in line)
+    assert f"{len(NOTEBOOKS)} inline question(s) have no answer yet" in unanswered and "inline question 2" in unanswered
+    assert not any("MISSING" in line or "at most" in line for line in printed)  # every graded question is there
 
 
 def test_written_answers_take_the_answer_and_the_figures_above():
     answers = written_answers(notebook(True, ["my answer", "**YOUR ANSWER HERE**"]), "notebooks/x.ipynb")
-    assert [(a.number, a.answer, a.answered, len(a.figures)) for a in answers] == [
-        (1, "my answer", True, 1), (2, "**YOUR ANSWER HERE**", False, 1)]
+    assert [(a.number, a.answer, a.answered, [o.kind for o in a.outputs]) for a in answers] == [
+        (1, "my answer", True, ["images"]), (2, "**YOUR ANSWER HERE**", False, ["images"])]
     assert answers[0].title == "x: inline question 1"
 
 
@@ -86,24 +100,63 @@ def test_the_kits_notebooks_hold_numbered_questions_with_answer_cells():
         assert all(a.answered for a in found), f"{relative}: the master kit holds reference answers"
 
 
-def test_collect_refuses_stubs_unrun_notebooks_and_missing_files(tmp_path):
-    stub = "def f():\n    raise NotImplementedError('f: write your code')\n"
-    kit = make_kit(tmp_path / "kit", modules={"label_propagation": stub}, run=False)
+STUB = ('def make_neighborhood_mask(h, w, size):\n    raise NotImplementedError("write your code")\n\n\n'
+        'def propagate_dense(*args):\n    raise NotImplementedError("write your code")\n')
+
+
+def test_partial_work_is_collected_and_what_is_missing_is_priced_before_and_after(tmp_path):
+    kit = make_kit(tmp_path / "kit", modules={"label_propagation": STUB}, run=False)
     (kit / NOTEBOOKS[1]).unlink()
-    with pytest.raises(SubmissionError) as refused:
-        collect_submission(kit)
-    message = str(refused.value)
-    assert "course/label_propagation.py is not finished: f (line 2)" in message
-    assert f"{NOTEBOOKS[0]} was never run" in message and f"{NOTEBOOKS[1]} is missing" in message
+    path, printed = collect(kit)
+    with zipfile.ZipFile(path) as archive:  # what there is
+        assert sorted(archive.namelist()) == sorted([*GRADED_FILES, *NOTEBOOKS[:1], *NOTEBOOKS[2:]])
+        assert archive.read("course/label_propagation.py").decode() == STUB
+    assert (kit / WRITTEN_PDF).read_bytes().startswith(b"%PDF")
+    text = "\n".join(printed)
+    before = text.index("Created")
+    assert "course/label_propagation.py is not finished: make_neighborhood_mask (line 2), propagate_dense (line 6) " \
+           "still raise NotImplementedError; these score 0: make_neighborhood_mask (10 points), propagate_dense " \
+           "(15 points)" in text[:before]
+    assert "at most 75 of 100 points" in text[:before]
+    assert f"{NOTEBOOKS[0]} was never run" in text[:before] and f"{NOTEBOOKS[1]} is missing" in text[:before]
+    assert "MISSING from what you submit now: make_neighborhood_mask (10 points), propagate_dense (15 points); " \
+           "at most 75 of 100 points" in text[before:]
+
+
+def test_a_module_that_does_not_parse_is_submitted_and_costs_all_its_questions(tmp_path):
+    kit = make_kit(tmp_path / "kit", modules={"clip_dino": "def broken(:\n"})
+    done = subprocess.run([sys.executable, "-m", "course.collect", "--kit", str(kit)], cwd=KIT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "course/clip_dino.py has a syntax error at line 1" in done.stdout
+    assert "all of its questions score 0, the finished ones too: get_similarity_no_loop (10 points)" in done.stdout
+    assert "at most 25 of 100 points" in done.stdout
+    with zipfile.ZipFile(kit / SUBMISSION_ZIP) as archive:  # the other module is still graded
+        assert archive.read("course/label_propagation.py").decode() == reference("label_propagation")
+
+
+def test_collect_refuses_only_what_leaves_nothing_to_grade(tmp_path):
+    kit = make_kit(tmp_path / "kit")
+    for relative in GRADED_FILES:
+        (kit / relative).unlink()
+    done = subprocess.run([sys.executable, "-m", "course.collect", "--kit", str(kit)], cwd=KIT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "submission NOT created" in done.stderr and "no graded module" in done.stderr
+    assert not (kit / SUBMISSION_ZIP).exists() and not (kit / WRITTEN_PDF).exists()
+    kit = make_kit(tmp_path / "big", modules={"clip_dino": "x = 1\n" + "#" * MAX_MODULE_BYTES})
+    with pytest.raises(SubmissionError, match=r"course/clip_dino.py is \d+ bytes, more than the 2097152 the grader "
+                                              r"reads: it would refuse the whole submission"):
+        collect(kit)
     assert not (kit / SUBMISSION_ZIP).exists() and not (kit / WRITTEN_PDF).exists()
 
 
-def test_collect_command_exits_non_zero_with_the_reason(tmp_path):
-    kit = make_kit(tmp_path / "kit", modules={"clip_dino": "def broken(:\n"})
-    done = subprocess.run([sys.executable, "-m", "course.collect", "--kit", str(kit)], cwd=KIT_ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and "course/clip_dino.py has a syntax error at line 1" in done.stderr
-    assert not (kit / SUBMISSION_ZIP).exists()
+def test_a_module_that_does_not_import_as_graded_is_found_and_priced(tmp_path):
+    kit = make_kit(tmp_path / "kit", modules={"clip_dino": "raise ValueError('set up at import time')\n"})
+    assert import_problems(kit, ["clip_dino", "label_propagation"]) == {"clip_dino": "ValueError: set up at import time"}
+    review = review_kit(kit, imports=lambda root, modules: {"clip_dino": "ValueError: set up at import time"})
+    assert review.lost == {q: POINTS[q] for q, (module, _) in QUESTIONS.items() if module == "clip_dino"}
+    assert any(line.startswith("course/clip_dino.py does not import as the grader imports it (ValueError: set up at "
+                               "import time), so all of its questions score 0") for line in review.missing)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,7 +207,8 @@ def test_collect_waits_until_drive_has_the_saved_notebook(tmp_path):
     kit, relative, live = kit_in_colab(tmp_path / "kit")
     clock = FakeClock(on_sleep=lambda n: n == 3 and (kit / relative).write_text(json.dumps(live)))  # Drive catches up
     printed = []
-    collect_submission(kit, echo=printed.append, live=lambda: live, clock=clock, sleep=clock.sleep)
+    collect_submission(kit, echo=printed.append, live=lambda: live, clock=clock, sleep=clock.sleep,
+                       imports=no_import_problems)
     assert clock.sleeps == [5, 5, 5]
     assert printed[0].startswith("Waiting for Drive to catch up with this notebook (cell 3 (markdown")
     assert any(line.startswith("  still waiting for notebooks/dino.ipynb on Drive: 10 s of at most 180 s")
@@ -173,7 +227,8 @@ def test_collect_refuses_when_drive_never_catches_up_and_says_what_to_do(tmp_pat
     clock = FakeClock()
     started = time.monotonic()
     with pytest.raises(SubmissionError) as refused:
-        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep)
+        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep,
+                           imports=no_import_problems)
     assert time.monotonic() - started < 30  # no real waiting
     message = str(refused.value)
     assert f"{relative} on Drive is not the notebook you see, even after 180 s" in message
@@ -189,7 +244,8 @@ def test_the_edited_submit_line_alone_does_not_count_as_unsaved(tmp_path):
     live["cells"] = live["cells"][:-2] + live["cells"][-1:]  # as on Drive, but with SUBMIT = True
     live["cells"][-2]["source"] += "   \n\n"  # trailing blanks are not a difference either
     clock = FakeClock()
-    collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep)
+    collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep,
+                           imports=no_import_problems)
     assert clock.sleeps == [] and (kit / SUBMISSION_ZIP).is_file()
 
 
@@ -202,7 +258,8 @@ def test_unsaved_outputs_count(tmp_path):
     (kit / relative).write_text(json.dumps(saved))
     clock = FakeClock()
     with pytest.raises(SubmissionError, match=r"cell 1 has outputs here but none on Drive") as refused:
-        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep)
+        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep,
+                           imports=no_import_problems)
     assert "Omit code cell output when saving" in str(refused.value)
 
 
@@ -220,10 +277,12 @@ def test_the_open_notebook_is_found_by_its_content_when_colab_names_it_otherwise
     assert which_notebook(live, kit) == relative
     clock = FakeClock()
     with pytest.raises(SubmissionError, match="named 'Copy of dino.ipynb' in Colab"):
-        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep)
+        collect_submission(kit, echo=lambda line: None, live=lambda: live, clock=clock, sleep=clock.sleep,
+                           imports=no_import_problems)
     stranger = {"cells": [{"cell_type": "code", "source": "print('another notebook')", "outputs": []}], "metadata": {}}
     with pytest.raises(SubmissionError, match="this notebook is none of the kit's"):
-        collect_submission(kit, echo=lambda line: None, live=lambda: stranger, clock=clock, sleep=clock.sleep)
+        collect_submission(kit, echo=lambda line: None, live=lambda: stranger, clock=clock, sleep=clock.sleep,
+                           imports=no_import_problems)
 
 
 def test_without_an_answer_from_colab_it_warns_and_collects(tmp_path):
@@ -235,7 +294,7 @@ def test_without_an_answer_from_colab_it_warns_and_collects(tmp_path):
         raise LiveNotebookUnavailable("Colab did not hand over the open notebook within 30 s")
 
     printed = []
-    collect_submission(kit, echo=printed.append, live=silent_browser)
+    collect_submission(kit, echo=printed.append, live=silent_browser, imports=no_import_problems)
     assert printed[0].startswith("WARNING: Colab did not hand over the open notebook within 30 s, so the collector "
                                  "cannot check that Drive has your latest save")
     assert (kit / SUBMISSION_ZIP).is_file()
@@ -263,3 +322,222 @@ def test_live_notebook_asks_colab_for_the_open_notebook(monkeypatch):
     assert requests == [(("get_ipynb",), {"request": "", "timeout_sec": 30})]
     with pytest.raises(LiveNotebookUnavailable, match="did not hand over the open notebook within 30 s"):
         live_notebook()
+
+
+# ----------------------------------------------------------------------------------------------
+# The written answers' PDF: every output a question refers to, in order, rendered mathematics
+# ----------------------------------------------------------------------------------------------
+
+
+def png_of(colour, size=(8, 6)) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mp4_of(colour, frames: int = 4, size: int = 32) -> bytes:
+    """A small H.264 video of one colour, encoded in memory with PyAV."""
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), colour, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def display(mime: str, value, plain: str = "<object>") -> dict:
+    return {"output_type": "display_data", "metadata": {}, "data": {mime: value, "text/plain": plain}}
+
+
+def code(*outputs, source: str = "show()") -> dict:
+    return {"cell_type": "code", "metadata": {}, "source": source, "execution_count": 1, "outputs": list(outputs)}
+
+
+def md(source: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def colour_of(data: bytes):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB").getpixel((image.width // 2, image.height // 2))
+
+
+def test_outputs_are_every_kind_a_question_refers_to_in_the_notebooks_order():
+    import mediapy
+
+    red, green, blue = png_of((255, 0, 0)), png_of((0, 255, 0)), png_of((0, 0, 255))
+    pictures = mediapy.show_images([np_image((255, 255, 0)), np_image((0, 255, 255))], titles=["a", "b"],
+                                   return_html=True)
+    video = mediapy.html_from_compressed_video(mp4_of((200, 0, 200)), 32, 32)
+    cells = [
+        code(display("image/png", base64.b64encode(red).decode())),  # question 1's, not question 2's
+        md("**Inline question 1**\n\nFirst?"), md(f"{ANSWER_PROMPT}\n\nyes"),
+        code({"output_type": "stream", "name": "stdout", "text": "torch.Size([1, 3600, 384])\n"},
+             {"output_type": "stream", "name": "stderr", "text": "100%|#####| progress\n"},
+             display("image/png", base64.b64encode(green).decode()),
+             display("image/png", base64.b64encode(blue).decode()),  # one cell's figures stay in order
+             {"output_type": "execute_result", "execution_count": 1, "metadata": {}, "data": {"text/plain": "(60, 60)"}}),
+        code({"output_type": "stream", "name": "stdout", "text": "PASS  compute_iou: public case 1\n"},
+             source='check("compute_iou")'),  # a check cell's PASS lines are not the question's
+        md("Some explanation between the cells."),
+        code(display("text/html", pictures, "<IPython.core.display.HTML object>"),
+             display("text/html", video, "<IPython.core.display.HTML object>")),
+        md("**Inline question 2**\n\nWhat do you see?"), md(f"{ANSWER_PROMPT}\n\nthings"),
+    ]
+    first, second = written_answers({"cells": cells}, "notebooks/x.ipynb")
+    assert [(o.kind, [colour_of(d) for d in o.data]) for o in first.outputs] == [("images", [(255, 0, 0)])]
+    kinds = [(o.kind, o.data if o.kind != "images" else [colour_of(d) for d in o.data]) for o in second.outputs]
+    assert kinds == [("text", "torch.Size([1, 3600, 384])"),
+                     ("images", [(0, 255, 0)]), ("images", [(0, 0, 255)]), ("text", "(60, 60)"),
+                     ("images", [(255, 255, 0), (0, 255, 255)]),  # mediapy's row of pictures, side by side
+                     ("images", [pytest.approx((200, 0, 200), abs=12)]), ("note", "a video: its first frame above")]
+    assert second.outputs[4].titles == ["a", "b"] and second.outputs[1].titles == []
+
+
+def np_image(colour):
+    import numpy as np
+
+    return np.full((6, 8, 3), colour, np.uint8)
+
+
+def test_outputs_start_at_the_sections_heading_and_skip_the_set_up_cell():
+    cells = [code({"output_type": "stream", "name": "stdout", "text": "pip install ...\n"}),
+             md("## A section"), code({"output_type": "stream", "name": "stdout", "text": "shapes\n"}),
+             md("**Inline question 1**\n\nWhy?"), md(f"{ANSWER_PROMPT}\n\nbecause")]
+    (answer,) = written_answers({"cells": cells}, "notebooks/x.ipynb")
+    assert [o.data for o in answer.outputs] == ["shapes"]
+
+
+def test_printed_text_is_what_a_terminal_shows_and_is_bounded():
+    from course.collect import TEXT_LINES, printed_text
+
+    assert printed_text("\x1b[31mred\x1b[0m\n 10%\r 50%\r100%\n") == "red\n100%"
+    lines = printed_text("\n".join(map(str, range(TEXT_LINES + 5)))).splitlines()
+    head = TEXT_LINES // 4
+    assert lines[:head] == [str(i) for i in range(head)] and lines[-1] == str(TEXT_LINES + 4)  # the end is kept
+    assert len(lines) == TEXT_LINES + 1 and lines[head] == "... (5 lines left out: see the notebook) ..."
+
+
+@pytest.mark.parametrize("tex, text", [
+    (r"\tau", "τ"), (r"x^2", "x²"), (r"h_{i}", "hᵢ"), (r"\alpha_1 + \beta_{t-1}", "α₁ + βₜ₋₁"),
+    (r"\frac{a}{b}", "a/b"), (r"\frac{QK^T}{\sqrt{d}}", "(QKᵀ)/(√d)"), (r"\mathbb{R}^{n \times d}", "ℝ^(n × d)"),
+    (r"\text{softmax}(s_i / \tau)", "softmax(sᵢ / τ)"), (r"\leq 0.5", "≤ 0.5"), (r"x_{\mathrm{max}}", "xₘₐₓ"),
+])
+def test_simple_mathematics_is_rendered_as_unicode(tex, text):
+    from course.collect import latex_to_unicode
+
+    assert latex_to_unicode(tex) == text
+
+
+def test_markdown_mathematics_becomes_text_that_markdown_leaves_alone():
+    from course.collect import _html
+
+    html = _html(r"With $\tau = 0.2$ and $x_i * y_j$, **bold**, `$code$`, and \$5 or $5 and $6.")
+    assert html == ("<p>With τ = 0.2 and xᵢ * yⱼ, <strong>bold</strong>, <code>$code$</code>, and $5 or $5 and "
+                    "$6.</p>\n")
+
+
+def test_the_pdf_holds_rows_of_pictures_text_and_mathematics_on_each_questions_page(tmp_path):
+    from course.collect import Output, WrittenAnswer, write_pdf
+
+    big = png_of((10, 20, 30), size=(1600, 1200))
+    answers = [WrittenAnswer("notebooks/x.ipynb", 1, "**Inline question 1**\n\nWhat does $\\tau$ do?",
+                             "It sharpens $\\text{softmax}(s/\\tau)$.",
+                             [Output("text", "torch.Size([1, 3600, 384])"), Output("images", [big, big, big], [None] * 3),
+                              Output("note", "a video: its first frame above")]),
+               WrittenAnswer("notebooks/x.ipynb", 2, "**Inline question 2**\n\nAnd?", UNANSWERED_TEXT, [])]
+    pdf = write_pdf(answers, tmp_path / "answers.pdf").read_bytes()
+    assert len(re.findall(rb"/Type /Page\b", pdf)) == 2  # three large pictures shrink to one row on the page
+    assert pdf.count(b"/Subtype /Image") == 1  # the same picture is embedded once
+
+
+UNANSWERED_TEXT = "**YOUR ANSWER HERE**"
+
+
+# ----------------------------------------------------------------------------------------------
+# The zip stays small whatever the notebooks show, and the grader reads it
+# ----------------------------------------------------------------------------------------------
+
+
+def heavy_notebook(megabytes: int) -> dict:
+    """A run notebook whose one question has ``megabytes`` MB of inline video (mediapy's HTML) above it."""
+    import os
+
+    payload = base64.b64encode(os.urandom(megabytes * 2 ** 20)).decode()
+    video = f'<video controls width="320"><source src="data:video/mp4;base64,{payload}" type="video/mp4"/></video>'
+    return {"cells": [md("## Tracking"), code({"output_type": "stream", "name": "stdout", "text": "J&F 0.71\n"},
+                                             display("text/html", video, "<IPython.core.display.HTML object>"),
+                                             display("image/png", png()[:], "<Figure size 200x100 with 1 Axes>")),
+                      md("**Inline question 1**\n\nWhy?"), md(f"{ANSWER_PROMPT}\n\nbecause")],
+            "metadata": {"widgets": {"state": {"x": "y" * 1000}}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_the_zips_notebooks_leave_out_pictures_and_videos_and_say_so(tmp_path):
+    from instructor.grading import intake
+
+    kit = make_kit(tmp_path / "kit")
+    (kit / NOTEBOOKS[2]).write_text(json.dumps(heavy_notebook(12)))
+    path, printed = collect(kit)
+    assert path.stat().st_size < 200_000
+    with zipfile.ZipFile(path) as archive:
+        zipped = json.loads(archive.read(NOTEBOOKS[2]))
+    outputs = zipped["cells"][1]["outputs"]
+    assert outputs[0]["text"] == "J&F 0.71\n"  # printed text stays
+    assert outputs[1]["data"] == {"text/plain": "<IPython.core.display.HTML object>"}
+    assert outputs[2]["data"] == {"text/plain": "<Figure size 200x100 with 1 Axes>"}
+    assert "widgets" not in zipped["metadata"]
+    said = printed.index(next(line for line in printed if line.startswith("Left out of the zip's notebooks")))
+    assert any(line.startswith(f"  {NOTEBOOKS[2]}: 2 picture or video output(s) (16.") and "MB on Drive" in line
+               for line in printed[said + 1:])
+    assert set(intake.read_submission(path).modules) == set(GRADED_FILES_STEMS)
+
+
+GRADED_FILES_STEMS = [Path(f).stem for f in GRADED_FILES]
+
+
+def test_a_notebook_too_large_even_without_media_goes_in_without_outputs():
+    from course.collect import NOTEBOOK_ZIP_BYTES, zipped_notebook
+
+    printed = code({"output_type": "stream", "name": "stdout", "text": "x" * (NOTEBOOK_ZIP_BYTES + 10)})
+    data, left = zipped_notebook({"cells": [printed], "metadata": {}})
+    assert json.loads(data)["cells"][0]["outputs"] == [] and left.startswith("every output")
+
+
+def test_the_generated_stubs_cost_every_question_and_are_still_collected(tmp_path):
+    from instructor.release import strip_solutions
+
+    stubs = {Path(relative).stem: strip_solutions((KIT_ROOT / relative).read_text(), relative)[0]
+             for relative in GRADED_FILES}
+    kit = make_kit(tmp_path / "kit", modules=stubs)
+    review = review_kit(kit, imports=no_import_problems)
+    assert review.lost == POINTS and review.at_most == 0 and not review.refusals
+    path, printed = collect(kit)
+    assert zipfile.ZipFile(path).read(GRADED_FILES[0]).decode() == stubs[Path(GRADED_FILES[0]).stem]
+    assert any(line.startswith("MISSING from what you submit now:") and "at most 0 of 100 points" in line
+               for line in printed)
+
+
+def test_pictures_pasted_into_an_answer_follow_it_and_links_or_html_never_break_the_pdf(tmp_path):
+    from course.collect import _html, write_pdf
+
+    pasted = {"sketch.png": {"image/png": base64.b64encode(png_of((0, 90, 200), (300, 100))).decode()}}
+    cells = [md("**Inline question 1**\n\nDraw it."),
+             {**md(f"{ANSWER_PROMPT}\n\nSee ![my sketch](attachment:sketch.png), ![](https://example.org/a.png) "
+                   "and <b>this</b> < 3"), "attachments": pasted}]
+    (answer,) = written_answers({"cells": cells}, "notebooks/x.ipynb")
+    assert [colour_of(o.data[0]) for o in answer.pictures] == [(0, 90, 200)]
+    assert _html(answer.answer) == ("<p>See <i>[picture: my sketch]</i>, <i>[picture]</i> and &lt;b&gt;this&lt;/b&gt; "
+                                    "&lt; 3</p>\n")
+    pdf = write_pdf([answer], tmp_path / "answers.pdf").read_bytes()
+    assert pdf.count(b"/Subtype /Image") == 1

@@ -122,7 +122,6 @@ def test_intake_reads_zips_and_single_files(tmp_path):
     (lambda f: os.symlink("/etc", f / "data"), "symbolic link"),
     (lambda f: os.link(f / "label_propagation.py", f / "copy.py"), "hard link"),
     (lambda f: os.mkfifo(f / "pipe"), "not a regular file"),
-    (lambda f: (f / "big.bin").write_bytes(b"0" * (intake.MAX_FILE_BYTES + 1)), "more than"),
 ])
 def test_intake_refuses_anything_but_regular_files(tmp_path, make, words):
     folder = tmp_path / "s"
@@ -313,7 +312,7 @@ def test_public_check_says_when_graded_code_imports_a_tool(tmp_path):
         """)
     printed = []
     assert not check("compute_iou", kit_dir=kit_with(tmp_path, cheat), echo=printed.append)
-    assert "not available when your code is graded" in "\n".join(printed)
+    assert "course.davis_eval is not there when your code is graded" in "\n".join(printed)
 
 
 def test_public_expected_values_are_current():
@@ -420,37 +419,143 @@ def test_a_record_of_many_empty_items_is_refused_before_it_is_parsed():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sandbox users exist for a root grader only")
-def test_concurrent_gradings_get_sandbox_users_of_their_own():
+def test_every_case_gets_a_sandbox_user_no_grading_had():
+    """Kernel objects outlive processes (keyrings above all): a uid is never handed out twice."""
     from instructor.grading.sandbox import UserPool
 
-    first, second = UserPool(2), UserPool(2)
-    try:
-        assert len(set(first.uids) | set(second.uids)) == 4
-    finally:
-        first.release()
-        second.release()
-    third = UserPool(2)
-    third.release()
-    assert third.uids == [] and len(set(first.uids)) == 0  # released ones are free again
+    first, second = UserPool(), UserPool()  # two gradings at once
+    taken = [first.take(), first.take(), second.take(), second.take()]
+    later = UserPool()  # a grading after them
+    taken += [later.take()]
+    assert len(set(taken)) == len(taken)
+    assert not set(first.uids) & set(second.uids) and not set(later.uids) & (set(first.uids) | set(second.uids))
+
+
+def plant_instructor_files(folder: Path) -> list[Path]:
+    """World-readable copies an instructor might leave on a grading machine: a reference without
+    its markers, its compiled form, an autograder zip, a grading key, instructor-only source, a
+    copy of the kit's package, and a .git whose history holds the grader. The paths to flag."""
+    import py_compile
+    import shutil
+    import subprocess
+    import zipfile
+
+    from tests.hostile import reference
+
+    (folder / "copy" / "__pycache__").mkdir(parents=True)
+    (folder / "copy" / "clip_dino.py").write_text(reference("clip_dino"))
+    py_compile.compile(str(KIT_ROOT / "course" / "clip_dino.py"),
+                       cfile=str(folder / "copy" / "__pycache__" / "clip_dino.cpython-311.pyc"))
+    with zipfile.ZipFile(folder / "upload-me.zip", "w") as archive:
+        archive.writestr("instructor/grading/cases.py", "HIDDEN = 1\n")
+    (folder / "grading.key").write_text("secret")
+    (folder / "old" / "tests").mkdir(parents=True)
+    (folder / "old" / "tests" / "alternatives.py").write_text("def compute_iou(): pass\n")
+    shutil.copytree(KIT_ROOT / "course", folder / "kit" / "course", ignore=shutil.ignore_patterns("__pycache__"))
+    history = folder / "history"
+    (history / "instructor" / "grading").mkdir(parents=True)
+    (history / "instructor" / "grading" / "cases.py").write_text("HIDDEN = 1\n")
+    git = ["git", "-C", str(history), "-c", "user.name=x", "-c", "user.email=x@x"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    shutil.rmtree(history / "instructor")  # the clone's files gone, its history kept
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return [folder / "copy" / "clip_dino.py", folder / "copy" / "__pycache__" / "clip_dino.cpython-311.pyc",
+            folder / "upload-me.zip", folder / "grading.key", folder / "old" / "tests" / "alternatives.py",
+            folder / "kit" / "course", history / ".git"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' sandbox needs a root grader")
-def test_without_namespaces_grading_refuses_a_readable_grader():
-    """The floor without namespaces rests on file permissions: the grader checks them first."""
+def test_without_namespaces_grading_refuses_readable_instructor_files_and_says_how_to_fix_them(tmp_path):
+    """The floor without namespaces rests on file permissions: the grader looks at the whole
+    machine as a sandbox user would, and following its message is enough."""
+    import re
+    import shlex
     import shutil
+    import subprocess
     import tempfile
 
     from instructor.grading import sandbox
+    from instructor.grading.grade import solution_lines
 
-    folder = Path(tempfile.mkdtemp())  # in /tmp, which everybody may pass through
+    box = sandbox.make_sandbox("user")
+    folder = Path(tempfile.mkdtemp(prefix="planted-", dir="/var/tmp"))
+    # The kit itself and other work on this machine (which may write copies at any moment) aside.
+    others = [p if p.is_dir() else p.parent for p, _ in sandbox.exposed_files([], []) if not p.is_relative_to(folder)]
+    tops = [e for top in (Path("/tmp"), Path("/var/tmp")) for e in top.iterdir() if e.is_dir() and e != folder]
+    ignored = sorted({*others, *tops})
     try:
-        secret = folder / "grading.key"
-        secret.write_text("secret")
-        os.chmod(folder, 0o755)
-        box = sandbox.make_sandbox("user")
-        with pytest.raises(RuntimeError, match="could read"):
-            box.check_protected([secret])
-        os.chmod(folder, 0o700)
-        box.check_protected([secret])  # a private parent protects it
+        planted = plant_instructor_files(folder)
+        tree = folder / "grader"  # a tree of the grader's: every readable file in it counts
+        (tree / "dist").mkdir(parents=True)
+        (tree / "dist" / "notes.txt").write_text("x")
+        os.chmod(tree, 0o755), os.chmod(tree / "dist", 0o755), os.chmod(tree / "dist" / "notes.txt", 0o644)
+        with pytest.raises(RuntimeError, match="could read") as refused:
+            box.check_protected([tree], fingerprints=solution_lines(KIT_ROOT / "course"), ignored=ignored)
+        message = str(refused.value)
+        for path in [*planted, tree / "dist" / "notes.txt"]:
+            assert str(path) in message, (path, message)
+        command = re.search(r"^  (chmod -R go-rwx .*)$", message, re.M).group(1)
+        targets = [Path(t) for t in shlex.split(command)[3:]]
+        assert all(t.is_relative_to(folder) for t in targets), targets  # only what it found
+        subprocess.run(command, shell=True, check=True)  # following the message is enough
+        assert not [p for p, _ in sandbox.exposed_files([tree], [], solution_lines(KIT_ROOT / "course"), ignored)
+                    if p.is_relative_to(folder)]
+        assert os.stat(folder).st_mode & 0o777 == 0o755, "the command touched more than it named"
     finally:
         shutil.rmtree(folder)
+
+
+def test_results_say_how_many_hidden_cases_there_are_and_what_they_are_worth():
+    """A student who passes every public check sees why the total is lower: the summary's second
+    line; the hidden cases' details come after the due date by default (one setting changes it)."""
+    chosen = [c for c in cases.CASES if c.question == "compute_iou"]
+    hidden = [c for c in chosen if c.hidden]
+    assert hidden and len(hidden) < len(chosen)
+    outcomes = {c.id: grade.Outcome(0.0 if c.hidden else 1.0, "x") for c in chosen}
+    document = grade.results_document(chosen, outcomes, "summary\n- a note")
+    worth = sum(grade.case_points(c, chosen) for c in hidden)
+    lines = document["output"].splitlines()
+    assert lines[0] == "summary" and lines[2] == "- a note"
+    assert lines[1].startswith(f"Hidden cases: {len(hidden)} of the {len(chosen)} graded cases are hidden, "
+                               f"worth {worth:g} of the {assignment.POINTS['compute_iou']:g} points")
+    assert "shown after the due date" in lines[1]
+    assert grade.HIDDEN_VISIBILITY == "after_due_date"
+    assert {t["visibility"] for t in document["tests"] if "(hidden)" in t["name"]} == {"after_due_date"}
+    assert {t["visibility"] for t in document["tests"] if "(hidden)" not in t["name"]} == {"visible"}
+    published = grade.results_document(chosen, outcomes, "summary", "after_published")
+    assert "once your instructor publishes the grades" in published["output"]
+    assert {t["visibility"] for t in published["tests"] if "(hidden)" in t["name"]} == {"after_published"}
+    assert grade.build_parser().parse_args(["s"]).hidden_visibility == grade.HIDDEN_VISIBILITY
+    with pytest.raises(ValueError, match="hidden_visibility"):
+        grade.results_document(chosen, outcomes, "summary", "later")
+
+
+def test_what_a_case_prints_is_kept_in_part_and_never_on_disk():
+    """A case may print gigabytes: the grader keeps the start and the end of each stream only."""
+    tail = grade.OutputTail(keep=100)
+    os.write(tail.write_fd, b"Joined session keyring: 1234\nstart " + b"." * 10_000 + b" the end")
+    text = tail.text()
+    assert text.startswith("start ") and text.endswith(" the end") and "Joined session keyring" not in text
+    assert "bytes left out" in text and len(text) < 400
+
+
+def test_a_traceback_line_longer_than_the_wire_reader_takes_is_cut_not_lost():
+    from course.checks import runner
+
+    def deep(depth):  # frames whose lines are long too
+        if depth == 0:
+            raise ValueError("labels " + "7" * 60_000)
+        deep(depth - 1)  # ........................................................................................
+
+    here = Path(__file__).resolve()
+    try:
+        deep(60)
+    except ValueError as error:
+        record = runner.failure("run", error, [here])
+    decoded = wire.decode(json.dumps(record))  # the reader takes every string: none over its limit
+    assert decoded["message"].startswith("ValueError: labels 777") and "characters left out" in decoded["message"]
+    lines = decoded["traceback"].splitlines()
+    assert all(len(line) <= runner.LINE_CHARS for line in lines) and len(decoded["traceback"]) <= runner.TRACEBACK_CHARS
+    assert lines[-1].startswith("ValueError: labels 777") and "deep(depth - 1)" in decoded["traceback"]

@@ -5,12 +5,14 @@ Every attack is graded by ``python -m instructor.grade`` and by the Gradescope z
 ``python -m instructor.grade`` in the ``user`` sandbox (no namespaces: the floor Gradescope's
 containers may impose), with the kit made unreadable to other users as the autograder makes its
 files. After each grading: results.json is a valid Gradescope document with the honest score,
-no secret of the grader is in it, no process of the graded code is left, and no file changed
-outside the scratch area (the venv, the kit, /tmp, /var/tmp, /dev/shm, the results folder).
+no secret of the grader is in it, no process, key, SysV or POSIX IPC object of the graded code is
+left, and no file changed outside the scratch area (the venv, the kit, /tmp, /var/tmp, /dev/shm,
+the results folder).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import socket
@@ -18,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -27,7 +30,7 @@ from course.checks.runner import BOOTSTRAP
 from instructor.grading import sandbox as sandboxes
 from instructor.grading.grade import VISIBILITIES, case_points, grading_key, select_cases
 from course.paths import KIT_ROOT
-from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, FIND_REFERENCE, NETWORK, Attack
+from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, NETWORK, Attack
 
 BEST = sandboxes.detect().mode
 ROOT = os.geteuid() == 0
@@ -65,8 +68,8 @@ class Trace:
         self.world_writable_before = {entry for entry, _ in sandboxes.world_writable_entries()}
 
     def read(self) -> tuple[set[int], str]:
-        document = json.loads(self.path.read_text())
-        return set(document["uids"]), document["root"]
+        document = json.loads(self.path.read_text())  # uids: [first, stop) of the grading's block
+        return set(range(*document["uids"])) if document["uids"] else set(), document["root"]
 
     def leftovers(self) -> list[str]:
         """Entries of the world-writable folders that graded code left: owned by one of this
@@ -82,15 +85,28 @@ class Trace:
         uids, _ = self.read()
         return [f"{kind} {ipc_id}" for kind, ipc_id, owner in sandboxes.sysv_ipc_entries() if owner in uids]
 
+    def keys(self) -> list[str]:
+        """Kernel keys of this grading's users, their empty keyrings aside (keys outlive
+        processes); the kernel frees unlinked keys a moment after they are unlinked."""
+        uids, _ = self.read()
+        for _ in range(30):
+            left = [f"{uid}: {key}" for uid in sandboxes.key_counts() if uid in uids for key in sandboxes.user_keys(uid)]
+            if not left:
+                return []
+            time.sleep(0.1)
+        return left
+
     def processes(self) -> list[str]:
         """Processes of this grading's graded code still alive: of one of its users, or a case
         runner started in its folder (bubblewrap's command line binds it; without a sandbox user
-        the runner works in it)."""
+        the runner works in it). Zombies are dead (only PID 1 can reap an orphan's children)."""
         uids, root = self.read()
         alive = []
-        for process in psutil.process_iter(["uids", "cmdline", "cwd"]):
+        for process in psutil.process_iter(["uids", "cmdline", "cwd", "status"]):
             try:
                 ids, cmdline, cwd = process.info["uids"], " ".join(process.info["cmdline"] or []), process.info["cwd"] or ""
+                if process.info["status"] == psutil.STATUS_ZOMBIE:
+                    continue
             except psutil.Error:
                 continue
             mine = bool(ids) and bool({ids.real, ids.effective, ids.saved} & uids)
@@ -126,20 +142,20 @@ def protected_kit():
             entry.chmod(mode)
 
 
-def environment(attack: Attack, mode: str, trace: Path) -> dict:
+def environment(attack: Attack, mode: str, trace: Path, extra: tuple = ()) -> dict:
     env = {**os.environ, CANARY_ENV: CANARY_VALUE, "COURSE_SANDBOX": mode,
            "GRADER_ARGS": " ".join([f"--only={q}" for q in attack.only] + [f"--timeout-scale={attack.timeout_scale}",
-                                                                             f"--trace={trace}", *attack.options])}
+                                                                             f"--trace={trace}", *attack.options, *extra])}
     env.pop("PYTHONPATH", None)
     return env
 
 
-def grade_cli(attack: Attack, tmp_path: Path, mode: str) -> dict:
+def grade_cli(attack: Attack, tmp_path: Path, mode: str, extra: tuple = ()) -> dict:
     submission = attack.build(tmp_path / "submission")
     results = tmp_path / "results" / "results.json"
-    results.parent.mkdir()
+    results.parent.mkdir(exist_ok=True)
     subprocess.run([sys.executable, "-B", "-m", "instructor.grade", str(submission), "--results", str(results)],
-                   cwd=KIT_ROOT, env=environment(attack, mode, tmp_path / "trace.json"), stdin=subprocess.DEVNULL,
+                   cwd=KIT_ROOT, env=environment(attack, mode, tmp_path / "trace.json", extra), stdin=subprocess.DEVNULL,
                    capture_output=True, timeout=900)
     return json.loads(results.read_text(encoding="utf-8")), results.parent
 
@@ -201,11 +217,25 @@ def run_attack(attack: Attack, tmp_path: Path, grade) -> None:
         assert trace.processes() == [], "processes of the graded code outlived the grading"
         assert trace.leftovers() == [], "graded code left files in world-writable folders"
         assert trace.ipc() == [], "graded code left SysV shared memory, queues or semaphores"
+        assert trace.keys() == [], "graded code left keys in its users' keyrings"
+    assert not message_queue_left(), "graded code left a POSIX message queue"
     after = tree_state([VENV, *WATCHED])
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert changed == [], f"files changed outside the scratch area: {changed[:10]}"
     assert sorted(p.name for p in results_folder.iterdir()) == ["results.json"]
     assert autograder_results.exists() == existed, "graded code wrote /autograder/results/results.json"
+
+
+def message_queue_left(name: bytes = b"/hostile-queue") -> bool:
+    """Whether the attacks' POSIX message queue exists (removing it): no folder lists them unless
+    the mqueue file system is mounted, so it is looked up by name."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    queue = libc.mq_open(name, os.O_RDONLY)
+    if queue < 0:
+        return False
+    libc.mq_close(queue)
+    libc.mq_unlink(name)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,7 +246,7 @@ CGROUPS = sandboxes.cgroup_kind() is not None
 # The fast tier's sample, one of each kind: a forged record, a process that outlives its case, a
 # submission refused at intake, a kernel object left behind. The full suite runs every attack.
 FAST_SAMPLE = {"forge-the-record-fd", "daemon-rewrites-records", "symlink-to-the-reference",
-               "sysv-shared-memory-left-behind"}
+               "sysv-shared-memory-left-behind", "keyring-left-for-the-next-case"}
 ALL = [pytest.param(a, id=a.name, marks=[pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
                                                             reason="no cgroups here: shared memory escapes the limit"),
                                          *([] if a.name in FAST_SAMPLE else [pytest.mark.slow])])
@@ -233,22 +263,38 @@ def test_attack_through_the_autograder_zip(attack, tmp_path, autograder_zip):
     run_attack(attack, tmp_path, lambda a, t: grade_zip(autograder_zip, a, t, BEST))
 
 
-def references_outside_the_kit() -> list[str]:
-    """Filled-in references another user can read outside this kit (another clone, a CI source
-    folder): without namespaces no grader can hide them, the 'user' mode says so in its output."""
-    scan = FIND_REFERENCE + "\nfor path, _ in _find_reference():\n    print(path)\n"
-    as_graded_code, _ = sandboxes.Sandbox("user").command([sys.executable, "-I", "-c", scan], None, None,
-                                                          sandboxes.BASE_UID)
-    found = subprocess.run(as_graded_code, cwd="/", capture_output=True, text=True, timeout=120).stdout.split()
-    return [path for path in found if not Path(path).is_relative_to(KIT_ROOT)]
+def readable_elsewhere() -> tuple[Path, ...]:
+    """Folders outside this kit holding instructor-only files another user can read (another
+    clone, another engineer's release on a shared machine): the 'user' mode refuses to grade
+    beside them, so an attack that searches the machine may find them."""
+    folders = set()
+    for path, _ in sandboxes.exposed_files([], [VENV, *sandboxes.python_dirs()]):
+        if not path.is_relative_to(KIT_ROOT):
+            folders.add(next((p for p in [*reversed(path.parents), path][2:] if not p.is_relative_to(KIT_ROOT)), path))
+    return tuple(sorted(folders))
+
+
+def other_work() -> list[Path]:
+    """What the 'user' mode's search leaves out in these tests (``--ignore-readable``): the
+    folders of ``readable_elsewhere`` and every folder of other work in /tmp and /var/tmp, where
+    other gradings and releases may write copies at any moment (this test's are in pytest's
+    private folder)."""
+    tops = [entry for top in (Path("/tmp"), Path("/var/tmp")) for entry in top.iterdir()
+            if entry.is_dir() and not entry.is_symlink()]
+    return sorted({*readable_elsewhere(), *tops})
+
+
+def grade_without_namespaces(attack: Attack, tmp_path: Path) -> tuple[dict, Path]:
+    return grade_cli(attack, tmp_path, "user", tuple(f"--ignore-readable={p}" for p in other_work()))
 
 
 @pytest.mark.skipif(not ROOT, reason="the 'user' sandbox runs cases as other users: it needs root")
 @pytest.mark.parametrize("attack", ALL)
 def test_attack_without_namespaces(attack, tmp_path, protected_kit):
-    if attack.name == "walk-the-filesystem-for-a-reference" and (elsewhere := references_outside_the_kit()):
-        pytest.xfail(f"world-readable references outside the kit, which only namespaces hide: {elsewhere[:3]}")
-    run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, "user"))
+    searches = attack.searches_machine or attack.name == "walk-the-filesystem-for-a-reference"
+    if searches and readable_elsewhere():
+        pytest.xfail(f"instructor-only files other users may read outside the kit: {readable_elsewhere()[:3]}")
+    run_attack(attack, tmp_path, grade_without_namespaces)
 
 
 @pytest.mark.skipif(BEST != "bwrap", reason="needs bubblewrap's network namespace")
@@ -276,12 +322,15 @@ def test_network_is_unreachable(tmp_path):
     assert not accepted
 
 
-def test_reference_gets_full_marks_in_every_mode(tmp_path):
+def test_reference_gets_full_marks_in_every_mode(tmp_path, request):
     """The honest baseline the attacks are measured against, including the 'none' mode."""
+    if ROOT:
+        request.getfixturevalue("protected_kit")  # the 'user' mode grades only a kit others cannot read
     for mode in ["none", *(["user"] if ROOT else []), *(["bwrap"] if BEST == "bwrap" else [])]:
         honest = Attack(f"honest-{mode}", ["compute_iou", "make_neighborhood_mask"])
         (tmp_path / mode).mkdir()
-        document, _ = grade_cli(honest, tmp_path / mode, mode)
+        document, _ = (grade_without_namespaces(honest, tmp_path / mode) if mode == "user"
+                       else grade_cli(honest, tmp_path / mode, mode))
         check_document(document, honest)
         assert "sandbox: " in document["output"]
 
@@ -291,7 +340,7 @@ def test_the_checks_judge_this_grading_not_the_machine(tmp_path):
     """Another grading's user, its runner and its files in /tmp (another clone of the kit graded
     at the same time) leave the honest grading's checks green; what this grading's own user
     leaves is still caught."""
-    other_uid = sandboxes.BASE_UID + sandboxes.MAX_USERS - 1  # the last a grading would take
+    other_uid = sandboxes.UserPool().take()  # another grading's
     other_folder = Path("/tmp") / f"hostile-other-kit-{os.getpid()}"
     other_folder.mkdir()
     os.chown(other_folder, other_uid, other_uid)

@@ -106,6 +106,16 @@ def test_the_notebook_runs_both_commands_streamed():
     assert "stream_command(" in sources and "huggingface_hub" in sources and "login(" not in sources
 
 
+def test_the_release_it_points_to_is_a_real_one():
+    """After a calibration with the real weights the instructor makes the real release: the
+    notebook never tells them to pass the dry-run flag, and says that stand-ins are refused."""
+    from instructor.release import DRY_RUN_FLAG
+
+    sources = "\n".join(cell.source for cell in code_cells(notebook()))
+    assert DRY_RUN_FLAG not in sources and "python -m instructor " in sources
+    assert "The release refuses them" in sources
+
+
 def test_the_setup_cell_refuses_a_student_kit(tmp_path, monkeypatch):
     """Run outside Colab in a folder with course/ but no instructor/: a clear error, nothing imported."""
     (tmp_path / "course").mkdir()
@@ -164,6 +174,7 @@ def test_it_shows_progress_provenance_shapes_and_next_steps(executed):
     assert "features: shape [3, 3600, 384], float16" in output and "labels: shape [3, 3600], uint8" in output
     assert "COURSE_OFFLINE=1: the stand-ins need no Hugging Face account" in output
     assert "python -m instructor" in output and "dist/autograder.zip" in output and "OUTPUT_DIR is set" in output
+    assert "Stand-in sections (clip, dino, tracking)" in output and "The release refuses them." in output
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from course import assignment as config
+from instructor.release import DRY_RUN_FLAG
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -22,7 +23,7 @@ def test_ci_runs_readme_commands_under_both_version_sets():
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]
     assert ci == [*setup, main_job, full, colab_setup, colab_main, colab_test]
-    assert main_job == ".venv/bin/python -m instructor" and test == ".venv/bin/python -m pytest"
+    assert main_job == f".venv/bin/python -m instructor {DRY_RUN_FLAG}" and test == ".venv/bin/python -m pytest"
     assert full == f"{test} --full"
     assert colab_setup == setup[-1].replace(".venv", ".venv-colab") + " -c constraints/colab.txt"
     assert (colab_main, colab_test) == (main_job.replace(".venv", ".venv-colab"), test.replace(".venv", ".venv-colab"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import inspect
 import io
 import json
@@ -17,6 +18,7 @@ import types
 import nbformat
 import pytest
 
+from course import calibration
 from course.assignment import GRADED_MODULES
 from course.paths import KIT_ROOT
 from instructor import release
@@ -256,6 +258,108 @@ def test_proof_3_finds_solution_lines_and_markers_in_any_text_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
+# The calibration it ships: stand-ins are refused unless it is a dry run
+# ----------------------------------------------------------------------------------------------
+
+
+def calibration_data(stand_in: set[str]) -> dict:
+    """The committed calibration file with the sections in ``stand_in`` marked stand-in, the others real."""
+    data = copy.deepcopy(calibration.load())
+    for name in calibration.SECTIONS:
+        data[name]["provenance"]["stand_in"] = name in stand_in
+    return data
+
+
+def small_kit_calibrated(root, stand_in: set[str]):
+    write_small_kit(root)
+    (root / release.CALIBRATION_FILE).write_text(json.dumps(calibration_data(stand_in)))
+    return root
+
+
+class StopAfterTheBuild(release.ReleaseError):
+    pass
+
+
+def release_until_the_proofs(tmp_path, monkeypatch, stand_in: set[str], dry_run: bool):
+    """Release a small kit whose calibration has the ``stand_in`` sections, stopping once the student
+    kit is written (the graded proofs need the real kit): (result, printed)."""
+    def stop(student_dir):
+        raise StopAfterTheBuild("stopped after the build")
+
+    monkeypatch.setattr(release, "start_kit_import_check", stop)
+    root = small_kit_calibrated(tmp_path / "kit", stand_in)
+    printed: list[str] = []
+    result = release.release(tmp_path / "dist", root=root, autograder=False, allow_missing=True, dry_run=dry_run,
+                             echo=printed.append)
+    return result, "\n".join(printed)
+
+
+@pytest.mark.parametrize("stand_in, command", [
+    ({"tracking"}, "(SECTIONS = ['tracking'] in its first cell; it runs `python -m instructor.calibrate --only "
+                   "tracking`)"),
+    (set(calibration.SECTIONS), "(it runs `python -m instructor.calibrate`)"),  # all of them: no --only
+])
+def test_stand_in_calibration_is_refused_without_the_flag_saying_what_to_run(tmp_path, monkeypatch, stand_in, command):
+    result, printed = release_until_the_proofs(tmp_path, monkeypatch, stand_in, dry_run=False)
+    assert not result.ok and result.kit is None and not (tmp_path / "dist").exists()  # refused before writing
+    names = [name for name in calibration.SECTIONS if name in stand_in]
+    for said in (f"section(s) {', '.join(names)} were measured with the offline stand-ins", command,
+                 "instructor/instructor_colab.ipynb", "in Colab with the real weights", "not yet calibrated",
+                 "pass --dry-run"):
+        assert said in result.error, (said, result.error)
+    assert printed.splitlines()[-1].startswith("RELEASE FAILED") and "DRY RUN" not in printed
+
+
+def test_a_dry_run_proceeds_and_says_stand_in_in_its_proofs_and_the_student_readme(tmp_path, monkeypatch):
+    result, printed = release_until_the_proofs(tmp_path, monkeypatch, {"clip", "dino"}, dry_run=True)
+    assert result.error == "stopped after the build" and result.stand_in == ["clip", "dino"]
+    assert "[DRY RUN] Calibration: STAND-IN section(s) clip, dino of course/calibration.json: a dry run, not a " \
+           "release for students" in printed
+    assert "clip: STAND-IN" in printed and "tracking: real weights" in printed  # each section's provenance
+    assert "python -m instructor.calibrate --only clip --only dino" in printed
+    readme = (tmp_path / "dist" / release.STUDENT_FOLDER / "README.md").read_text()
+    assert readme.startswith("# The kit\n\n**DRY RUN, NOT FOR STUDENTS: built with `python -m instructor --dry-run` "
+                             "from stand-in calibration (section(s) clip, dino of course/calibration.json")
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_real_calibration_proceeds_without_the_flag_and_says_nothing_of_a_dry_run(tmp_path, monkeypatch, dry_run):
+    result, printed = release_until_the_proofs(tmp_path, monkeypatch, set(), dry_run=dry_run)
+    assert result.error == "stopped after the build" and result.stand_in == []
+    assert "[PASS] Calibration: every section of course/calibration.json was measured with the real weights" in printed
+    assert "STAND-IN" not in printed and "DRY RUN" not in printed
+    readme = (tmp_path / "dist" / release.STUDENT_FOLDER / "README.md").read_text()
+    assert "DRY RUN" not in readme and "stand-in" not in readme
+
+
+def test_a_missing_calibration_file_stops_the_release_saying_how_to_fix_it(tmp_path):
+    write_small_kit(tmp_path / "kit")
+    result = release.release(tmp_path / "dist", root=tmp_path / "kit", autograder=False, allow_missing=True,
+                             dry_run=True, echo=lambda line: None)
+    assert not result.ok and "no calibration file" in result.error and "instructor.calibrate" in result.error
+
+
+def test_python_m_instructor_refuses_stand_ins_with_a_non_zero_exit(monkeypatch, tmp_path):
+    monkeypatch.setattr(release, "shipped_calibration", lambda root: calibration_data({"dino"}))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = course_main(["--dist", str(tmp_path / "dist")])
+    assert status == 1 and not (tmp_path / "dist").exists()
+    assert "section(s) dino were measured with the offline stand-ins" in out.getvalue()
+    assert "python -m instructor.calibrate --only dino" in out.getvalue() and "The release FAILED" in out.getvalue()
+
+
+def test_the_summary_of_a_dry_run_says_it_is_not_for_students(tmp_path):
+    from instructor.__main__ import summary
+
+    kit = release.StudentKit(KIT_ROOT, tmp_path / "student")
+    dry = summary(release.Release(tmp_path, kit=kit, autograder_zip=tmp_path / "autograder.zip", stand_in=["clip"]))
+    real = summary(release.Release(tmp_path, kit=kit, autograder_zip=tmp_path / "autograder.zip"))
+    assert "DRY RUN, NOT FOR STUDENTS" in dry and "(a dry run: not for students)" in dry and "not for Gradescope" in dry
+    assert "DRY RUN" not in real and "(give this folder to students)" in real and "(upload to Gradescope)" in real
+
+
+# ----------------------------------------------------------------------------------------------
 # The real release
 # ----------------------------------------------------------------------------------------------
 
@@ -264,7 +368,7 @@ def test_proof_3_finds_solution_lines_and_markers_in_any_text_file(tmp_path):
 def released(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
     printed: list[str] = []
-    result = release.release(dist, autograder=False, allow_missing=True, echo=printed.append)
+    result = release.release(dist, autograder=False, allow_missing=True, dry_run=True, echo=printed.append)
     return result, "\n".join(printed)
 
 
@@ -278,6 +382,23 @@ def test_release_prints_its_passing_proofs(released):
     assert f"{len(CASES)}/{len(CASES)} cases pass" in printed
     assert f"{len(CASES)}/{len(CASES)} cases fail with NotImplementedError" in printed
     assert "RELEASE OK" in printed
+
+
+def test_a_dry_run_of_this_kit_says_what_its_calibration_is(released):
+    """The suite releases this kit with --dry-run: while its calibration file holds stand-ins, the
+    calibration proof, the last line and the student README say so; once it is real, none does."""
+    result, printed = released
+    stand_ins = calibration.stand_in_sections()
+    readme = (result.kit.student_dir / "README.md").read_text()
+    last = printed.splitlines()[-1]
+    assert result.stand_in == stand_ins
+    if stand_ins:
+        assert f"[DRY RUN] Calibration: STAND-IN section(s) {', '.join(stand_ins)}" in printed
+        assert last.startswith("RELEASE OK") and "DRY RUN: stand-in calibration" in last and "not for students" in last
+        assert readme.splitlines()[2].startswith("**DRY RUN, NOT FOR STUDENTS")
+    else:
+        assert "[PASS] Calibration: every section" in printed
+        assert "DRY RUN" not in printed and "DRY RUN" not in readme
 
 
 def test_the_student_kit_has_the_folder_name_the_notebooks_look_for(released):
@@ -440,22 +561,24 @@ def test_main_help_explains_the_job():
         course_main(["--help"])
     assert exit_.value.code == 0
     assert "python -m instructor" in out.getvalue() and "--no-autograder" in out.getvalue()
+    assert "--dry-run" in out.getvalue() and "stand-in" in out.getvalue()
 
 
 @pytest.mark.parametrize("ok", [True, False])
-def test_main_runs_the_release_with_defaults_and_exits_with_its_status(ok, monkeypatch, tmp_path):
+@pytest.mark.parametrize("flags, dry_run", [([], False), (["--dry-run"], True)])
+def test_main_runs_the_release_with_defaults_and_exits_with_its_status(ok, flags, dry_run, monkeypatch, tmp_path):
     calls = []
 
-    def fake_release(dist, autograder, allow_missing):
-        calls.append((dist, autograder, allow_missing))
+    def fake_release(dist, autograder, allow_missing, dry_run):
+        calls.append((dist, autograder, allow_missing, dry_run))
         kit = release.StudentKit(KIT_ROOT, tmp_path / "student")
         return release.Release(dist, kit=kit, error=None if ok else "broken")
 
     monkeypatch.setattr(release, "release", fake_release)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = course_main([])
-    assert calls == [(KIT_ROOT / "dist", True, False)]
+        status = course_main(flags)
+    assert calls == [(KIT_ROOT / "dist", True, False, dry_run)]
     assert status == (0 if ok else 1)
     assert ("student kit" in out.getvalue()) == ok and ("FAILED" in out.getvalue()) != ok
 

@@ -110,12 +110,15 @@ def test_first_mask_goes_to_the_grid_with_nearest_exact_and_one_hot():
     torch.testing.assert_close(probs.sum(-1), torch.ones(2, 2))
 
 
-def test_neighborhood_counts_match_integer_points():
-    for size, shape in [(1, "circle"), (1, "square"), (12, "circle"), (2.5, "circle"), (3, "square")]:
-        r = math.floor(size)
-        points = [(i, j) for i in range(-r, r + 1) for j in range(-r, r + 1)
-                  if (i * i + j * j <= size * size if shape == "circle" else max(abs(i), abs(j)) <= size)]
-        assert neighborhood_offsets(size, shape).sum().item() == len(points)
+def test_neighborhood_stencil_is_the_definition_at_every_offset():
+    """Offset by offset, in float64 as the exercise's definition reads (13 ** 0.5 squared is just
+    below 13, so (2, 3) is outside; a float32 comparison had it inside)."""
+    for size in [0, 0.5, 1, 1.5, 1.7, 2, 2.3, 2.5, 3, 3.2, 3.6, 12, 12.5, 13 ** 0.5, 50 ** 0.5]:
+        for shape in ("circle", "square"):
+            r = math.floor(size)
+            want = torch.tensor([[i * i + j * j <= size * size if shape == "circle" else max(abs(i), abs(j)) <= size
+                                  for j in range(-r, r + 1)] for i in range(-r, r + 1)])
+            assert torch.equal(neighborhood_offsets(size, shape), want), (size, shape)
     mask = make_neighborhood_mask(5, 6, 1, "circle")
     assert mask[2, 3].sum() == 5 and mask[0, 0].sum() == 3
     for size, shape in [(2.5, "circle"), (2, "square"), (0, "circle")]:  # the dense mask is the stencil at every patch

@@ -6,8 +6,14 @@ data for ``wire.encode``. Drivers hold no expected answers: what the code should
 only to the side that checks it (``course.checks.criteria`` compares, the grader or the public
 case's stored values supply what to compare with).
 
-Values whose type the exercise prescribes are wrapped by ``returned`` so that the check can say
-"should be a Tensor" rather than fail on the values.
+Every value the student's code returns is wrapped by ``returned``, which records what kind of
+value it is (by real type checks, never by a type's name) so that a check can say "should be a
+torch.Tensor, got numpy.ndarray" rather than only fail on the values.
+
+This process runs the student's code and is therefore the student's: graded code can replace
+``returned``, torch or anything else here, or write its own record. What ``returned`` records is
+feedback on the contract for honest code, not a safeguard: the grade rests on the values, which
+the parent reads with the bounded reader and checks itself.
 """
 
 from __future__ import annotations
@@ -17,18 +23,60 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from course.checks import wire
+
+MAX_ITEM_TYPES = 5  # distinct item types a record lists for a returned list
+
+
+def type_name(value) -> str:
+    """The module-qualified name of ``value``'s type: "torch.Tensor", "numpy.ndarray", "list",
+    "numpy.float32", "course.clip_dino.Tensor" (builtins go without their module)."""
+    cls = type(value)
+    if issubclass(cls, torch.Tensor) and cls.__module__.startswith("torch"):
+        return "torch.Tensor"  # torch.nn.Parameter and other torch subclasses are tensors too
+    if cls is np.ndarray:
+        return "numpy.ndarray"
+    module, name = getattr(cls, "__module__", None), getattr(cls, "__qualname__", None)
+    name = name if isinstance(name, str) else cls.__name__
+    return name if module in (None, "builtins") or not isinstance(module, str) else f"{module}.{name}"
+
+
+def kind_of(value) -> str:
+    """"tensor", "array", "number", "list", "tuple", "str", "none" or "other", from the type
+    itself (``type(value)``, which an object cannot fake as it can ``__class__`` for isinstance)."""
+    cls = type(value)
+    if issubclass(cls, torch.Tensor):
+        return "tensor"
+    if issubclass(cls, np.ndarray):
+        return "array"
+    if issubclass(cls, (int, float, np.integer, np.floating)) and not issubclass(cls, (bool, np.bool_)):
+        return "number"
+    for kind, types in (("list", list), ("tuple", tuple), ("str", str), ("none", type(None))):
+        if issubclass(cls, types):
+            return kind
+    return "other"
+
 
 def returned(value) -> dict:
-    """What the student's code returned: its type name and, when array-like, its values."""
-    out = {"type": type(value).__name__}
-    if torch.is_tensor(value) or isinstance(value, np.ndarray):
-        out["values"] = value
-    elif isinstance(value, (list, tuple)) and len(value) <= 100_000:
+    """What the student's code returned, for the checks: ``type`` (``type_name``), ``kind``
+    (``kind_of``) and, for tensors and arrays, ``dtype`` (as torch or numpy names it) and
+    ``values``; for numbers, lists and tuples their ``value`` when it can be sent (tensors inside
+    become arrays) and, for lists and tuples, the distinct ``item_types``."""
+    kind = kind_of(value)
+    record = {"type": type_name(value), "kind": kind}
+    if kind in ("tensor", "array"):
+        record["dtype"] = str(value.dtype)
+        sendable = not value.dtype.is_complex if kind == "tensor" else value.dtype.kind in wire.ARRAY_KINDS
+        if sendable:  # else the check says what the dtype was
+            record["values"] = value if kind == "tensor" else np.asarray(value)
+    elif kind in ("number", "list", "tuple", "str"):
+        if kind in ("list", "tuple") and len(value) <= wire.MAX_ITEMS:
+            record["item_types"] = sorted({type_name(item) for item in value})[:MAX_ITEM_TYPES]
         try:
-            out["values"] = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            pass
-    return out
+            record["value"] = wire.to_plain(list(value) if kind == "tuple" else value)
+        except (TypeError, ValueError, RecursionError):
+            pass  # the check then says what the type was
+    return record
 
 
 def seeded(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -88,7 +136,7 @@ def zero_shot(modules, params, arrays, files: Path):
     model, preprocess = case_clip(params["clip_seed"])
     images = numbered(arrays, "image")
     classify = modules["clip_dino"].clip_zero_shot_classifier
-    return {"preds": [classify(model, preprocess, images, params["classes"], "cpu", batch_size=b)
+    return {"preds": [returned(classify(model, preprocess, images, params["classes"], "cpu", batch_size=b))
                       for b in params["batch_sizes"]]}
 
 
@@ -99,7 +147,7 @@ def retrieval(modules, params, arrays, files: Path):
     tops = []
     for b in params["batch_sizes"]:
         retriever = modules["clip_dino"].CLIPImageRetriever(model, preprocess, images, "cpu", batch_size=b)
-        tops.append([[retriever.retrieve(query, k=k) for k in params["ks"]] for query in params["queries"]])
+        tops.append([[returned(retriever.retrieve(query, k=k)) for k in params["ks"]] for query in params["queries"]])
     return {"tops": tops}
 
 
@@ -146,7 +194,7 @@ def iou(modules, params, arrays, files: Path):
         pred, gt = arrays[f"pred{i}"], arrays[f"gt{i}"]
         if kind == "torch":
             pred, gt = torch.from_numpy(pred), torch.from_numpy(gt)
-        outs.append(modules["clip_dino"].compute_iou(pred, gt, num_classes))
+        outs.append(returned(modules["clip_dino"].compute_iou(pred, gt, num_classes)))
     return {"ious": outs}
 
 

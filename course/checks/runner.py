@@ -27,7 +27,17 @@ import sys
 import traceback
 from pathlib import Path
 
+# What the runner needs after the student's code ran, bound now, before it runs: graded code may
+# replace json.dumps, os._exit or the streams for its own reasons, and must not lose its record.
+_encode = json.JSONEncoder(allow_nan=False).encode
+_write, _ftruncate, _lseek, _exit = os.write, os.ftruncate, os.lseek, os._exit
+_streams = (sys.stdout, sys.stderr)
+_format_exc = traceback.format_exc
+
 TRACEBACK_LINES = 40
+LINE_CHARS = 1000  # of one traceback line: the wire reader takes strings of up to 20,000 characters
+TRACEBACK_CHARS = 8000  # of the whole traceback
+MESSAGE_CHARS = 4000
 FLAGS = ["-E", "-s", "-B", "-X", "utf8"]  # no PYTHON* variables, no user site, no bytecode written, UTF-8
 BOOTSTRAP = ("import json, sys; sys.path[0:0] = json.loads(sys.argv.pop(1)); "
              "from course.checks.runner import main; main()")
@@ -50,7 +60,18 @@ def student_traceback(error: BaseException, files: list[Path]) -> str:
     text = "".join(traceback.format_list(frames) + traceback.format_exception_only(type(error), error))
     for path in files:
         text = text.replace(str(path), path.name)
-    return "\n".join(text.splitlines()[-TRACEBACK_LINES:])
+    lines = [cut(line, LINE_CHARS) for line in text.splitlines()[-TRACEBACK_LINES:]]
+    while len(lines) > 1 and sum(len(line) + 1 for line in lines) > TRACEBACK_CHARS:
+        lines.pop(0)  # the innermost frames and the error line matter most
+    return "\n".join(lines)
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    note = f" ... [{len(text) - limit} characters left out]"
+    return text[: max(limit - len(note), 0)] + note
 
 
 def explain(error: BaseException) -> str:
@@ -63,14 +84,17 @@ def explain(error: BaseException) -> str:
     if isinstance(error, MemoryError):
         return "MemoryError: your code used more memory than allowed; avoid building huge arrays"
     if isinstance(error, ModuleNotFoundError) and (error.name or "").startswith("course."):
-        return (f"{error}: graded code may import only what its module already imports; the kit's "
-                f"tools ({error.name} among them) are not available when your code is graded")
+        return (f"{error}: of the kit, graded code may import only course.vit, course.paths and course.palette "
+                f"(and any installed package); {error.name} is not there when your code is graded")
+    if isinstance(error, ModuleNotFoundError):
+        return (f"{error}: {error.name} is not installed where your code is graded; graded code may import the "
+                "standard library, torch, torchvision, numpy, Pillow, open_clip, timm, tqdm and scikit-learn")
     return f"{type(error).__name__}: {error}"
 
 
 def failure(stage: str, error: BaseException, files: list[Path]) -> dict:
-    return {"ok": False, "stage": stage, "error": type(error).__name__, "message": explain(error)[:4000],
-            "traceback": student_traceback(error, files)}
+    return {"ok": False, "stage": stage, "error": cut(type(error).__name__, 200),
+            "message": cut(explain(error), MESSAGE_CHARS), "traceback": student_traceback(error, files)}
 
 
 def run_case(case_dir: Path) -> dict:
@@ -108,20 +132,20 @@ def main() -> None:
     case_dir, out_fd = Path(sys.argv[1]), int(sys.argv[2])
     try:
         record = run_case(case_dir)
-        data = json.dumps(record, allow_nan=False).encode("utf-8")
+        data = _encode(record).encode("utf-8")
         code = 0
     except BaseException:  # noqa: BLE001 - the runner's own failure: say so, the other side decides
-        data = json.dumps({"ok": False, "stage": "runner", "error": "", "traceback": "",
-                           "message": traceback.format_exc(limit=3)[-2000:]}).encode("utf-8")
+        data = _encode({"ok": False, "stage": "runner", "error": "", "traceback": "",
+                        "message": _format_exc(limit=3)[-2000:]}).encode("utf-8")
         code = 70
-    for stream in (sys.stdout, sys.stderr):
+    for stream in _streams:  # the real ones, whatever the student's code put in sys.stdout
         try:
             stream.flush()
-        except BaseException:  # noqa: BLE001 - the student's code may have replaced the streams
+        except BaseException:  # noqa: BLE001
             pass
-    os.ftruncate(out_fd, 0)
-    os.lseek(out_fd, 0, os.SEEK_SET)
+    _ftruncate(out_fd, 0)
+    _lseek(out_fd, 0, os.SEEK_SET)
     view = memoryview(data)
     while view:
-        view = view[os.write(out_fd, view):]
-    os._exit(code)  # skip the student's atexit handlers and lingering threads
+        view = view[_write(out_fd, view):]
+    _exit(code)  # skip the student's atexit handlers and lingering threads

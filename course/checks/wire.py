@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import math
+import sys
 
 import numpy as np
 
@@ -42,16 +43,21 @@ class WireError(ValueError):
 
 
 def to_plain(value):
-    """``value`` as wire data: tensors and numpy values become arrays or Python scalars."""
-    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):  # a tensor
+    """``value`` as wire data: tensors and numpy values become arrays or Python scalars.
+
+    A tensor is a value whose type is a subclass of ``torch.Tensor`` (``type(value)``: an object
+    can fake ``__class__``, which ``isinstance`` consults, but not its type); torch is looked up
+    in ``sys.modules``, never imported here (no tensor exists where torch was never imported)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and issubclass(type(value), torch.Tensor):
         value = value.detach().cpu()
-        if str(value.dtype) == "torch.bfloat16":
+        if value.dtype == torch.bfloat16:
             value = value.float()
         value = value.numpy()
-    if isinstance(value, np.ndarray):
+    if issubclass(type(value), np.ndarray):
         if value.dtype.kind not in ARRAY_KINDS:
             raise TypeError(f"arrays of dtype {value.dtype} cannot be returned; use bool, integer or float arrays")
-        array = np.ascontiguousarray(value)
+        array = np.ascontiguousarray(value).reshape(value.shape)  # ascontiguousarray makes 0-d arrays 1-d
         return {"__array__": base64.b64encode(array.tobytes()).decode("ascii"),
                 "dtype": array.dtype.str, "shape": list(array.shape)}
     if isinstance(value, (np.bool_, np.integer, np.floating)):

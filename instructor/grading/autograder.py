@@ -2,7 +2,7 @@
 
 ``build_autograder(student_dir, dist)`` writes ``dist/autograder.zip``:
 
-    setup.sh            installs bubblewrap (the sandbox) and setpriv with apt-get, checks that the
+    setup.sh            installs bubblewrap (the sandbox), setpriv and keyctl with apt-get, checks that the
                         system python3 is >= 3.10, builds the grader's venv (``VENV``) from it and
                         installs requirements.txt there; it stops, saying what is missing and what
                         to do, when one of them cannot be had. Gradescope runs it once, as root,
@@ -78,11 +78,13 @@ fail() {
 }
 
 # bubblewrap: the grader's sandbox; util-linux: setpriv, which drops each case to an unprivileged
-# user. Without them graded code would run with the grader's rights: no image rather than that.
+# user; keyutils: keyctl, which gives each case a keyring of its own and clears its user's keyrings
+# after it (they outlive processes). Without them graded code would run with the grader's rights,
+# or leave kernel objects to the next case: no image rather than that.
 export DEBIAN_FRONTEND=noninteractive
 if command -v apt-get >/dev/null; then
     apt-get update -q || fail "apt-get update failed: the image needs its apt sources and network access."
-    apt-get install -y -q --no-install-recommends bubblewrap util-linux \
+    apt-get install -y -q --no-install-recommends bubblewrap util-linux keyutils \
         || fail "bubblewrap (the grader's sandbox) could not be installed with apt-get; see apt-get's output above." \
                 "Use a Debian or Ubuntu base image whose apt sources have bubblewrap (Gradescope's default, Ubuntu 22.04, has it)."
     # python3-venv: Debian and Ubuntu ship python3 without ensurepip, which python3 -m venv needs.
@@ -93,6 +95,8 @@ command -v bwrap >/dev/null \
     || fail "bubblewrap is missing: no bwrap on PATH. Install Debian's or Ubuntu's bubblewrap package (apt-get install bubblewrap)."
 command -v setpriv >/dev/null \
     || fail "setpriv is missing: install util-linux (apt-get install util-linux)."
+command -v keyctl >/dev/null \
+    || fail "keyctl is missing: install keyutils (apt-get install keyutils)."
 
 # A Python the kit supports (pyproject.toml's requires-python); checked before anything is installed.
 command -v python3 >/dev/null || fail "no python3 on PATH: install python3 (>= @MIN_PYTHON@)."

@@ -28,11 +28,12 @@ import hmac
 import itertools
 import json
 import os
-import queue
 import secrets
+import select
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -43,15 +44,22 @@ from course.checks import fixtures, runner, wire
 from course.checks.public import Verdict, judge
 from course.checks.view import build_view
 from instructor.grading import intake
-from instructor.grading.sandbox import Limits, Sandbox, detect, make_sandbox, remove_tree
+from instructor.grading.sandbox import SOLUTION_MARKER, Limits, Sandbox, detect, make_sandbox, remove_tree
 
-SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
-OUTPUT_KEEP_CHARS = 2000  # of the child's stdout/stderr shown with a failure
+OUTPUT_KEEP_BYTES = 2000  # of the start and of the end of the child's stdout and stderr: the rest is dropped
 IMPORT_TIMEOUT_S = 90.0
 BUDGET_S = 540.0  # the whole grading: Gradescope stops an autograder after 10 minutes by default
 KEY_FILE = Path(__file__).with_name("grading.key")  # the secret the cases' seeds are drawn from
 VISIBILITIES = ("visible", "after_published", "after_due_date", "hidden")
-PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent / "course"  # the grader's own `course`
+# When students see the hidden cases' results on Gradescope (the one setting; --hidden-visibility
+# overrides it): "after_due_date" (the default: their details once the due date has passed),
+# "after_published" (once the instructor publishes the grades), "visible" (at once) or "hidden"
+# (never). Whatever it is, every results page says how many hidden cases there are and their points.
+HIDDEN_VISIBILITY = "after_due_date"
+WHEN_SHOWN = {"visible": "shown below", "after_published": "shown once your instructor publishes the grades",
+              "after_due_date": "shown after the due date", "hidden": "not shown to students"}
+GRADER_ROOT = Path(__file__).resolve().parent.parent.parent  # the kit, or the autograder's source
+PACKAGE_DIR = GRADER_ROOT / "course"  # the grader's own `course`
 
 
 class GraderError(RuntimeError):
@@ -111,20 +119,50 @@ def case_points(case, cases) -> float:
 # ----------------------------------------------------------------------------------------------
 
 
-def read_truncated(path: Path, keep: int = OUTPUT_KEEP_CHARS) -> str:
-    """The start and end of a possibly huge text file, cleaned, never all of it in memory."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            if size <= 2 * keep:
-                text = handle.read().decode("utf-8", "replace")
-            else:
-                head = handle.read(keep).decode("utf-8", "replace")
-                handle.seek(size - keep)
-                text = f"{head}\n... [{size - 2 * keep} bytes left out] ...\n{handle.read().decode('utf-8', 'replace')}"
-    except OSError:
-        return ""
-    return wire.clean_text(text, 3 * keep)
+class OutputTail:
+    """One of the case's output streams, a pipe read here as it is written: its first and last
+    ``keep`` bytes are kept and the rest is dropped, so nothing a case prints reaches the disk."""
+
+    def __init__(self, keep: int = OUTPUT_KEEP_BYTES):
+        self.keep, self.total = keep, 0
+        self.head, self.tail = bytearray(), bytearray()
+        self.read_fd, self.write_fd = os.pipe()
+        self.stop_at = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.read_fd], [], [], 0.1)
+            if self.stop_at is not None and time.monotonic() > self.stop_at:
+                return  # a process the grader could not kill (no sandbox user) still writes
+            if not ready:
+                continue
+            chunk = os.read(self.read_fd, 2 ** 16)
+            if not chunk:
+                return
+            self.total += len(chunk)
+            room = max(self.keep - len(self.head), 0)
+            self.head += chunk[:room]
+            self.tail = (self.tail + chunk[room:])[-self.keep:]
+
+    def text(self) -> str:
+        """What was kept, cleaned (once the case's processes are gone)."""
+        if self.write_fd is not None:
+            os.close(self.write_fd)
+            self.write_fd = None
+        self.stop_at = time.monotonic() + 2
+        self.thread.join()
+        os.close(self.read_fd)
+        head = bytes(self.head)
+        if head.startswith(b"Joined session keyring: "):  # keyctl's line, before the case's process starts
+            head = head.partition(b"\n")[2]
+        left_out = self.total - len(self.head) - len(self.tail)
+        text = head.decode("utf-8", "replace")
+        if left_out > 0:
+            text += f"\n... [{left_out} bytes left out] ...\n"
+        text += bytes(self.tail).decode("utf-8", "replace")
+        return wire.clean_text(text, 3 * self.keep)
 
 
 def read_record(out_path: Path, run) -> dict:
@@ -191,12 +229,10 @@ class Grading:
             self.view = build_view(package_dir, self.root / "view", submission.modules)
             _check_view(self.view, submission.modules)
             _publish(self.view)
-            self.pool = sandbox.users(jobs)
+            self.pool = sandbox.users()  # a sandbox user of its own for every case
             if trace is not None:  # what this grading alone owns, for checks that must not judge the whole machine
-                Path(trace).write_text(json.dumps({"uids": self.pool.uids if self.pool else [], "root": str(self.root)}))
-            self.users = queue.Queue()
-            for uid in (self.pool.uids if self.pool else [None] * jobs):
-                self.users.put(uid)
+                uids = [self.pool.first, self.pool.stop] if self.pool else []
+                Path(trace).write_text(json.dumps({"uids": uids, "root": str(self.root)}))
             self.ids = itertools.count()
         except BaseException:
             self.close()
@@ -215,38 +251,48 @@ class Grading:
 
     def run(self, case_input: fixtures.CaseInput, modules: list[str], timeout_s: float) -> tuple[dict, str]:
         """Run one case's student side; (record, what it printed)."""
-        uid = self.users.get()
+        if self.time_left() < 1:
+            return {"ok": False, "message": "not graded: the grading ran out of its time budget (the cases "
+                                            "before it took too long)"}, ""
+        uid = self.pool.take() if self.pool else None
+        # Unguessable names: a runner's command line, which other users may read, names its own only.
+        key = f"{next(self.ids)}-{secrets.token_hex(8)}"
+        case_dir = fixtures.write_case(self.root / f"case-{key}", case_input, modules)
+        scratch, out = self.root / f"scratch-{key}", self.private / f"{key}.json"
         try:
-            if self.time_left() < 1:
-                return {"ok": False, "message": "not graded: the grading ran out of its time budget (the cases "
-                                                "before it took too long)"}, ""
-            key = f"{next(self.ids)}-{uid}"
-            case_dir = fixtures.write_case(self.root / f"case-{key}", case_input, modules)
-            _publish(case_dir)
-            scratch = self.root / f"scratch-{key}"
+            _hand_over(case_dir, uid)
             self.sandbox.prepare_scratch(scratch, uid)
-            out, stdout, stderr = (self.private / f"{key}.{n}" for n in ("json", "stdout", "stderr"))
             limits = Limits(min(timeout_s * self.limits_scale, self.time_left()), self.memory_mb)
-            fds = [os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for p in (out, stdout, stderr)]
+            streams = [OutputTail(), OutputTail()]
+            fd = os.open(out, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                argv = runner.command(self.sandbox.python, [str(self.view), *self.sandbox.site_paths], case_dir, fds[0])
-                run = self.sandbox.run(argv, self.view, case_dir, scratch, uid, limits, *fds)
+                argv = runner.command(self.sandbox.python, [str(self.view), *self.sandbox.site_paths], case_dir, fd)
+                run = self.sandbox.run(argv, self.view, case_dir, scratch, uid, limits, fd,
+                                       streams[0].write_fd, streams[1].write_fd)
             finally:
-                for fd in fds:
-                    os.close(fd)
-            record = read_record(out, run)
-            printed = "\n".join(s for s in (read_truncated(stdout), read_truncated(stderr)) if s.strip())
-            remove_tree(case_dir)
-            remove_tree(scratch)
-            return record, printed
+                os.close(fd)
+                printed = "\n".join(s for s in (stream.text() for stream in streams) if s.strip())
+            return read_record(out, run), printed
         finally:
-            self.users.put(uid)
+            for leftover in (out, case_dir, scratch):
+                remove_tree(leftover)
 
 
 def _publish(folder: Path) -> None:
     """Make a folder the grader wrote readable (not writable) by the sandbox users."""
     for path in [folder, *folder.rglob("*")]:
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def _hand_over(folder: Path, uid: int | None) -> None:
+    """A case's inputs, readable by its own sandbox user only (no other case's may read them);
+    without sandbox users, by everybody (as the view)."""
+    if uid is None:
+        _publish(folder)
+        return
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, uid, uid, follow_symlinks=False)
+        os.chmod(path, 0o500 if path.is_dir() else 0o400)
 
 
 def _check_view(view: Path, graded: dict) -> None:
@@ -288,8 +334,26 @@ def import_module(grading: Grading, module: str) -> tuple[dict, str]:
 # ----------------------------------------------------------------------------------------------
 
 
-def results_document(cases, outcomes: dict, summary: str, hidden_visibility: str) -> dict:
-    """Gradescope's results.json: one test per case, the total, and a summary; every string clean."""
+def hidden_summary(cases, hidden_visibility: str) -> str:
+    """The results page's line on the hidden cases: how many, their points, when they are shown."""
+    hidden = [c for c in cases if c.hidden]
+    if not hidden:
+        return "There are no hidden cases: every graded case is shown below."
+    points = sum(case_points(c, cases) for c in hidden)
+    total = sum(case_points(c, cases) for c in cases)
+    questions = sorted({c.question for c in hidden})
+    return (f"Hidden cases: {len(hidden)} of the {len(cases)} graded cases are hidden, worth {points:g} of the "
+            f"{total:g} points (in {', '.join(questions)}); their results are {WHEN_SHOWN[hidden_visibility]}. "
+            "Passing every public check is necessary, not sufficient.")
+
+
+def results_document(cases, outcomes: dict, summary: str, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
+    """Gradescope's results.json: one test per case, the total, and a summary (its second line says
+    how many hidden cases there are, what they are worth and when they are shown); every string clean."""
+    if hidden_visibility not in VISIBILITIES:
+        raise ValueError(f"hidden_visibility must be one of {VISIBILITIES}, got {hidden_visibility!r}")
+    first, newline, rest = summary.partition("\n")
+    summary = f"{first}\n{hidden_summary(cases, hidden_visibility)}{newline}{rest}"
     tests = []
     for case in cases:
         outcome = outcomes.get(case.id) or Outcome(0.0, "not graded (see the summary above)")
@@ -326,21 +390,25 @@ def select_cases(include_hidden: bool = True, only: list[str] | None = None):
 
 def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, jobs: int | None = None,
           only: list[str] | None = None, sandbox: Sandbox | str | None = None, timeout_scale: float = 1.0,
-          memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = "hidden",
-          metadata: Path | None = None, budget_s: float = BUDGET_S, trace: Path | None = None) -> dict:
+          memory_mb: int = 4096, package_dir: Path = PACKAGE_DIR, hidden_visibility: str = HIDDEN_VISIBILITY,
+          metadata: Path | None = None, budget_s: float = BUDGET_S, trace: Path | None = None,
+          ignore_readable: list[Path] = ()) -> dict:
     """Grade ``submission`` (folder, zip or .py file) and write ``results_path``; the document.
 
     ``only`` keeps the cases whose id starts with one of its strings (e.g. a question name).
     ``trace``: a file to write the sandbox users and the folder this grading holds (JSON), so that
     a check of what graded code left behind looks at this grading's, not at other work's.
+    ``ignore_readable``: folders outside the grader's own that the ``user`` mode's search for
+    readable instructor-only files leaves out (another clone of the kit on a shared test machine:
+    graded code may read it, so only for tests).
     Never raises for anything the submission does; a grader failure still writes a valid file.
     """
     cases = select_cases(include_hidden, only)
     outcomes, summary = {}, "internal grader error: grading stopped"
     try:
         sandbox = make_sandbox(sandbox) if isinstance(sandbox, str) else sandbox or detect()
-        sandbox.check_protected([KEY_FILE, Path(__file__).parent, Path(results_path).resolve().parent,
-                                 Path(submission).resolve(), *_references(package_dir)])
+        sandbox.check_protected(protected_trees(package_dir, results_path, submission, metadata),
+                                fingerprints=solution_lines(package_dir), ignored=ignore_readable)
         outcomes, summary = _grade(cases, Path(submission), sandbox, jobs, timeout_scale, memory_mb, package_dir,
                                    submission_id(metadata), budget_s, trace)
     except Exception as error:  # noqa: BLE001 - still write a valid results.json
@@ -350,6 +418,34 @@ def grade(submission: Path, results_path: Path, *, include_hidden: bool = True, 
         document = results_document(cases, outcomes, summary, hidden_visibility)
         write_results(results_path, document)
     return document
+
+
+def protected_trees(package_dir: Path, results_path: Path, submission: Path, metadata: Path | None) -> list[Path]:
+    """What no sandbox user may read a file of (``user`` mode checks it): the grader's own tree
+    (the kit or the autograder's source, .git, dist/, caches and all), the kit the view is built
+    from, the results' folder, the submission, and the autograder's root (Gradescope's metadata
+    file with earlier results lies there)."""
+    trees = [GRADER_ROOT, Path(package_dir).resolve().parent, Path(results_path).resolve().parent,
+             Path(submission).resolve()]
+    if metadata is not None:
+        metadata = Path(metadata).resolve()
+        trees.append(metadata.parent if (metadata.parent / "run_autograder").exists() else metadata)
+    return trees
+
+
+def solution_lines(package_dir: Path) -> frozenset:
+    """The references' solution lines (long enough to be telling): a copy holding three of them
+    anywhere on the machine is a reference, markers or not."""
+    lines = set()
+    for path in _references(package_dir):
+        inside = False
+        for line in path.read_text(errors="replace").splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("### BEGIN", "### END")):
+                inside = stripped.startswith("### BEGIN")
+            elif inside and len(stripped) >= 24 and not stripped.startswith("#"):
+                lines.add(stripped)
+    return frozenset(lines)
 
 
 def _references(package_dir: Path) -> list[Path]:
@@ -412,12 +508,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout-scale", type=float, default=1.0, help="multiplies every case's time limit")
     parser.add_argument("--sandbox", choices=("bwrap", "user", "none"), default=None,
                         help="force a sandbox mode (default: the strongest this machine allows)")
-    parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default="hidden",
-                        help="Gradescope visibility of hidden cases (default: %(default)s)")
+    parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_VISIBILITY,
+                        help="when students see the hidden cases' results on Gradescope (default: %(default)s; "
+                             "HIDDEN_VISIBILITY in instructor/grading/grade.py sets it for the autograder zip)")
     parser.add_argument("--metadata", type=Path, default=None,
                         help="Gradescope's submission_metadata.json: its submission id joins the cases' seeds")
     parser.add_argument("--budget-s", type=float, default=BUDGET_S,
                         help="time for the whole grading; cases left when it is spent fail (default: %(default)s)")
+    parser.add_argument("--ignore-readable", type=Path, action="append", default=[], metavar="FOLDER",
+                        help="leave FOLDER out of the user mode's search for instructor-only files other users may "
+                             "read (another clone on a shared test machine; graded code may read it: tests only)")
     parser.add_argument("--trace", type=Path, default=None,
                         help="write the sandbox users and the folder this grading holds to this JSON file (tests)")
     return parser
@@ -430,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     document = grade(args.submission, args.results, include_hidden=args.include_hidden, jobs=args.jobs, only=args.only,
                      sandbox=args.sandbox, timeout_scale=args.timeout_scale, memory_mb=args.memory_mb,
                      hidden_visibility=args.hidden_visibility, metadata=args.metadata, budget_s=args.budget_s,
-                     trace=args.trace)
+                     trace=args.trace, ignore_readable=args.ignore_readable)
     print(f"{document['score']:g} / {sum(t['max_score'] for t in document['tests']):g} points -> {args.results}")
     for test in document["tests"]:
         print(f"  {test['score']:6.2f} / {test['max_score']:<6.2f} {test['name']}")

@@ -18,14 +18,23 @@ Three modes, chosen by ``detect`` (the strongest this machine allows) or forced
   containers) but the grader is root: the process runs as an unprivileged user (``setpriv``) in a
   scratch folder only it can write. File permissions protect the interpreter and site-packages
   (root's, not writable) and the grader's files: ``check_protected`` refuses to grade when the
-  sandbox users could read the grader's key, its cases, the results or a reference solution. After
-  each case every process of that user is killed and what it left in the world-writable folders
-  (files, SysV shared memory, queues, semaphores) is removed. The network stays reachable.
+  sandbox users could read anything of the grader's tree (the kit with its references, .git,
+  dist/ with the autograder zip and its key, ``__pycache__``), the autograder's root, the results,
+  or, anywhere on the machine, a copy of a reference, its compiled form, an autograder zip, a
+  grading key or a clone's .git (``exposed_files``); its message names them and the command that
+  fixes them. After each case every process of that user is killed and what it left in the
+  world-writable folders (files, SysV shared memory, queues, semaphores, keyrings) is removed.
+  The network stays reachable.
 - ``none``: neither is possible (not root, no bubblewrap): the same limits (time, memory, file
   size) and nothing else. The grader says so in results.json.
 
-When the grader is root, each grading takes sandbox users of its own (``UserPool``: uids
-``BASE_UID`` and up, held with file locks), so concurrent gradings never share a user. Where the
+When the grader is root, every case runs as a sandbox user no case before it had (``UserPool``:
+uids from ``BASE_UID`` on, handed out by a counter in root's ``LOCK_DIR``), so neither concurrent
+nor later gradings share a user, and nothing a user left in the kernel (keyrings above all, which
+no namespace hides from a root grader) reaches another case. Each case also starts in a fresh
+session keyring of its own, and after it its user's keyrings are cleared (``keyctl``, Debian's
+``keyutils``; the autograder's setup.sh installs it); POSIX message queues are refused
+(RLIMIT_MSGQUEUE 0). Where the
 grader may create cgroups (v1 or v2), each case runs in a cgroup of its own (``CaseCgroup``):
 the kernel enforces the memory limit, shared memory and memfd included, caps the number of
 processes, and kills every process of the case when it ends. Elsewhere the grader polls the
@@ -40,6 +49,7 @@ stderr to files it cannot read back; it can reach no file of the grader's except
 from __future__ import annotations
 
 import fcntl
+import functools
 import itertools
 import os
 import resource
@@ -51,14 +61,17 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MODES = ("bwrap", "user", "none")
-BASE_UID = 64000  # sandbox users: BASE_UID .. BASE_UID + MAX_USERS - 1 (no /etc/passwd entry needed)
-MAX_USERS = 256
-LOCK_DIR = Path("/var/lib/course-grader")  # root's: which sandbox users a grading holds
+BASE_UID = 64000  # sandbox users: BASE_UID .. BASE_UID + UID_SPAN - 1 (no /etc/passwd entry needed)
+UID_SPAN = 2 ** 30  # uids handed out before the counter starts again from BASE_UID
+UID_BLOCK = 4096  # uids one grading reserves: one per case it runs
+LOCK_DIR = Path("/var/lib/course-grader")  # root's: the counter of sandbox users handed out
+UID_COUNTER = "next-uid"
 TMPFS_BYTES = 512 * 2 ** 20  # the sandbox's /tmp (its scratch) and /dev/shm
 ADDRESS_SPACE_EXTRA_MB = 4096  # torch maps ~3.7 GB of address space just by being imported
 FILE_SIZE_MB = 256  # largest file the process may write (its stdout and stderr files included)
@@ -109,13 +122,163 @@ def python_dirs() -> list[Path]:
 def reachable_by(uid: int, path: Path) -> bool:
     """Whether a process of ``uid`` (not root, no groups) can reach and read ``path``: every
     parent searchable by others, the path readable by others (owner ``uid`` aside)."""
-    path = Path(path).resolve()
+    path = Path(path).resolve()  # uid -1: no owner's rights at all
     for folder in [*reversed(path.parents), path]:
         info = os.stat(folder)
         needed = stat.S_IXOTH if folder != path or stat.S_ISDIR(info.st_mode) else stat.S_IROTH
         if info.st_uid != uid and not info.st_mode & needed:
             return False
     return True
+
+
+SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
+GRADER_MODULES = ("cases", "grade", "sandbox", "intake", "release", "autograder", "calibrate", "public",
+                  "export_features", "gradescope_roots", "alternatives", "hostile")  # instructor-only sources
+SKIPPED_TOPS = ("/proc", "/sys", "/dev")  # kernel and device files, not copies of anything
+CANDIDATE_SUFFIXES = (".py", ".pyc", ".zip", ".key")  # the names instructor_only looks at
+KIT_PACKAGE = "a copy of the kit's package (its tools outside the view graded code may use)"
+
+
+@functools.cache
+def _graded_names() -> frozenset:
+    from course.assignment import GRADED_MODULES
+
+    return frozenset(GRADED_MODULES)
+
+
+def instructor_only(path: str, fingerprints: frozenset = frozenset()) -> str | None:
+    """Why a file another user may read is instructor-only (None when it is not), from its name
+    and, for a graded module's source, its text: a reference (the solution marker, or three of
+    ``fingerprints``, the references' solution lines), its compiled form, an autograder zip, a
+    grading key, instructor-only source."""
+    folder, _, name = path.rpartition("/")
+    stem, _, suffix = name.partition(".")
+    suffix = suffix.rpartition(".")[2]
+    if "." + suffix not in CANDIDATE_SUFFIXES:
+        return None
+    parts = folder.split("/")
+    graded = stem in _graded_names()
+    grader = stem in GRADER_MODULES and ("instructor" in parts or stem in ("alternatives", "hostile") and "tests" in parts)
+    if name == "grading.key":
+        return "a grading key"
+    if name == "assignment.py" and folder.endswith("/course"):
+        return KIT_PACKAGE
+    if suffix == "pyc" and (graded and "site-packages" not in parts and "dist-packages" not in parts or grader):
+        return "compiled code of a graded module or of the grader"
+    if suffix == "py" and grader:
+        return "instructor-only source"
+    if suffix == "py" and graded:
+        try:
+            if os.stat(path).st_size > 2 ** 22:
+                return None
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            return None
+        if SOLUTION_MARKER in text or len({line.strip() for line in text.splitlines()} & fingerprints) >= 3:
+            return "a reference solution"
+        return None
+    if suffix == "zip" and b"instructor/grading/" in _zip_directory(path):
+        return "an autograder zip (the grader, its cases and key)"
+    return None
+
+
+def _zip_directory(path: str, limit: int = 2 ** 26) -> bytes:
+    """The raw central directory of a zip (its member names), without parsing every member."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 65_557))
+            tail = handle.read()
+            end = tail.rfind(b"PK\x05\x06")
+            if end < 0 or len(tail) < end + 22:
+                return b""
+            length, offset = int.from_bytes(tail[end + 12:end + 16], "little"), int.from_bytes(tail[end + 16:end + 20], "little")
+            if offset == 0xFFFFFFFF or length == 0xFFFFFFFF:  # zip64: the names are in the records below
+                handle.seek(max(0, size - 65_557 - limit))
+                return handle.read(limit + 65_557)
+            handle.seek(offset)
+            return handle.read(min(length, limit))
+    except OSError:
+        return b""
+
+
+def _is_kit_git(path: str) -> bool:
+    """A .git folder of a clone of the kit (its history holds every reference): beside the kit's
+    folders, or whose last commit holds the grader (a clone without its files)."""
+    parent = path[: -len("/.git")]
+    if os.path.exists(parent + "/instructor") or os.path.exists(parent + "/course/assignment.py"):
+        return True
+    git = shutil.which("git")
+    if git is None:
+        return False
+    try:
+        return subprocess.run([git, "--git-dir", path, "cat-file", "-e", "HEAD:instructor/grading/cases.py"],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def exposed_files(trees: list[Path], allowed: list[Path], fingerprints: frozenset = frozenset(),
+                  ignored: list[Path] = ()) -> list[tuple[Path, str]]:
+    """(path, why) of what a sandbox user (an uid owning nothing, in no group) could read: every
+    file under ``trees`` (outside ``allowed``), and anywhere on the machine (``ignored`` aside)
+    what ``instructor_only`` names, and the .git folders of clones of the kit (one walk of the
+    file system from /, into the folders others may search only)."""
+    trees = {str(Path(t).resolve()) for t in trees if os.path.lexists(t)}
+    allowed = {str(Path(a).resolve()) for a in allowed}
+    skipped = {*SKIPPED_TOPS, *(str(Path(i).resolve()) for i in ignored)}
+    found = []
+    for tree in trees:  # a file given as a tree
+        if os.path.isfile(tree) and reachable_by(-1, Path(tree)):
+            found.append((Path(tree), "instructor-only (the grader's)"))
+    if not os.stat("/").st_mode & stat.S_IXOTH:
+        return found
+    todo = [("/", "/" in trees)]
+    while todo:
+        folder, strict = todo.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    path = entry.path
+                    if path in skipped and not strict or not entry.stat(follow_symlinks=False).st_mode & stat.S_IXOTH:
+                        continue
+                    if entry.name == ".git" and _is_kit_git(path):
+                        found.append((Path(path), "the .git of a clone of the kit (its history holds the references)"))
+                        continue
+                    todo.append((path, path not in allowed and (strict or path in trees)))
+                elif entry.is_symlink():
+                    continue
+                elif strict:  # under a tree of the grader's: every readable file counts
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    if stat.S_ISREG(mode) and mode & stat.S_IROTH:
+                        found.append((Path(entry.path), "instructor-only (the grader's)"))
+                elif entry.name.endswith(CANDIDATE_SUFFIXES):
+                    why = instructor_only(entry.path, fingerprints)
+                    if why and entry.stat(follow_symlinks=False).st_mode & stat.S_IROTH:
+                        found.append((Path(folder) if why == KIT_PACKAGE else Path(entry.path), why))
+            except OSError:
+                continue
+    return sorted(set(found))
+
+
+def fix_targets(paths: list[Path], trees: list[Path], keep: list[Path]) -> list[Path]:
+    """The fewest folders and files whose ``chmod -R go-rwx`` covers ``paths`` without touching
+    ``keep`` (the Python installation): under one of ``trees``, the highest folder from the tree
+    down that holds none of ``keep``; elsewhere the path itself."""
+    keep = [Path(k).resolve() for k in keep]
+    trees = [Path(t).resolve() for t in trees]
+    targets = set()
+    for path in map(Path, paths):
+        tree = next((t for t in trees if t == path or t in path.parents), None)
+        chain = [] if tree is None else [c for c in [*reversed(path.parents), path] if c == tree or tree in c.parents]
+        targets.add(next((c for c in chain if not any(k == c or c in k.parents for k in keep)), path))
+    return sorted(t for t in targets if not any(o in t.parents for o in targets))
 
 
 def system_python() -> str | None:
@@ -152,34 +315,44 @@ def remove_tree(path: Path) -> None:
 
 
 class UserPool:
-    """The sandbox users of one grading: ``count`` uids no other grading holds (root only)."""
+    """The sandbox users of one grading (root only): a block of ``UID_BLOCK`` uids no other
+    grading got, taken from the counter in ``LOCK_DIR``; ``take`` gives each case a uid no case
+    had before (a uid is never handed out twice until the counter wraps after ``UID_SPAN``)."""
 
-    def __init__(self, count: int):
-        self.locks, self.uids = [], []
+    def __init__(self, block: int = UID_BLOCK):
         LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(LOCK_DIR)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
             raise RuntimeError(f"{LOCK_DIR} must be a folder of root's that only root can open; remove it")
-        for uid in range(BASE_UID, BASE_UID + MAX_USERS):
-            if len(self.uids) == count:
-                break
-            fd = os.open(LOCK_DIR / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            kill_user(uid)  # a grading that crashed may have left processes of this user
-            self.locks.append(fd)
-            self.uids.append(uid)
-        if len(self.uids) < count:
-            self.release()
-            raise RuntimeError(f"no free sandbox users left: {MAX_USERS} are held by other gradings")
+        fd = os.open(LOCK_DIR / UID_COUNTER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            text = os.read(fd, 64).decode("ascii", "replace").strip()
+            first = int(text) if text.isdigit() and BASE_UID <= int(text) <= BASE_UID + UID_SPAN - block else BASE_UID
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(first + block).encode(), 0)
+        finally:
+            os.close(fd)  # closing releases the lock
+        self.first, self.stop = first, first + block
+        self.next = first
+        self.lock = threading.Lock()
+
+    @property
+    def uids(self) -> range:
+        return range(self.first, self.stop)
+
+    def take(self) -> int:
+        """A uid no case had: none of its processes can be alive, but a grading that crashed
+        after a wrap of the counter may have left some (they are killed)."""
+        with self.lock:
+            if self.next >= self.stop:
+                raise RuntimeError(f"this grading ran more than {UID_BLOCK} cases: no sandbox user left in its block")
+            uid, self.next = self.next, self.next + 1
+        kill_user(uid)
+        return uid
 
     def release(self) -> None:
-        for fd in self.locks:
-            os.close(fd)
-        self.locks, self.uids = [], []
+        """Nothing to give back: the uids are never handed out again."""
 
 
 def cgroup_kind() -> str | None:
@@ -296,15 +469,16 @@ class Sandbox:
             return (f"sandbox: bubblewrap: {who}own PID namespace, no network, a read-only view of the system "
                     f"and of the graded package only (no kit, grader or results), a time limit and {memory}")
         if self.mode == "user":
-            return ("sandbox: an unprivileged user per case (namespaces are not available here): file permissions "
-                    "protect the grader, every process of that user is killed after the case, a time limit and "
-                    f"{memory}; no network isolation, and files every user may read on this machine stay readable")
+            return ("sandbox: an unprivileged user of its own per case (namespaces are not available here): file "
+                    "permissions protect the grader (no instructor-only file on this machine was readable by it), "
+                    "every process, file and kernel object of that user is removed after the case, a time limit and "
+                    f"{memory}; no network isolation")
         return (f"sandbox: none (no bubblewrap, and the grader is not root): a time limit and {memory} only; no "
                 "network, process or file isolation")
 
-    def users(self, count: int) -> UserPool | None:
+    def users(self) -> UserPool | None:
         """Sandbox users for one grading (root, bwrap or user mode), else None."""
-        return UserPool(count) if is_root() and self.mode in ("bwrap", "user") else None
+        return UserPool() if is_root() and self.mode in ("bwrap", "user") else None
 
     def prepare_scratch(self, folder: Path, uid: int | None) -> None:
         """The case's writable folder (``user`` and ``none``; bwrap uses a private tmpfs)."""
@@ -314,8 +488,11 @@ class Sandbox:
 
     def command(self, argv: list[str], view: Path, case_dir: Path, uid: int | None) -> tuple[list, str]:
         """(the argv that runs ``argv`` sandboxed, the HOME it sees)."""
+        # As the sandbox user, a session keyring of its own (not the grader's, which it would
+        # otherwise still possess and could write to), dropped when the case's processes end.
         drop = [] if uid is None else [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
-                                       "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"]
+                                       "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+                                       keyctl(), "session", "-"]
         if self.mode != "bwrap":
             return drop + argv, None
         args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
@@ -358,6 +535,8 @@ class Sandbox:
         cgroup = CaseCgroup(kind, limits.memory_mb) if kind else None
         if cgroup is not None:
             full = cgroup.join_command(full)
+        if uid is not None:
+            become_subreaper()
         started = time.monotonic()
         proc = subprocess.Popen(
             full, cwd="/" if self.mode == "bwrap" else scratch, env=child_env(home or str(scratch)),
@@ -382,22 +561,31 @@ class Sandbox:
                 cgroup.remove()
             if uid is not None:
                 run.leftover += kill_user(uid)
-                if self.mode == "user":
-                    clean_user(uid)
+                clean_user(uid, files=self.mode == "user")  # bwrap's files were on its own tmpfs
         run.returncode, run.seconds = proc.returncode, time.monotonic() - started
         return run
 
-    def check_protected(self, paths: list[Path]) -> None:
-        """In ``user`` mode, refuse (RuntimeError) when a sandbox user could read one of ``paths``:
-        without namespaces only file permissions keep them from graded code."""
+    def check_protected(self, trees: list[Path], allowed: list[Path] = (), fingerprints: frozenset = frozenset(),
+                        ignored: list[Path] = ()) -> None:
+        """In ``user`` mode, refuse (RuntimeError) when a sandbox user could read a file under
+        ``trees`` (the grader's own: everything in them must be root's alone, ``allowed`` and the
+        Python installation aside) or, anywhere on the machine, a copy of an instructor-only file
+        (``exposed_files``): without namespaces only file permissions keep them from graded code.
+        The message names them and the command that makes them private. ``ignored``: folders
+        elsewhere left out of the search (another clone on a shared test machine, knowingly)."""
         if self.mode != "user":
             return
-        exposed = [str(p) for p in paths if Path(p).exists() and reachable_by(BASE_UID, Path(p))]
+        exposed = exposed_files(trees, [*allowed, *python_dirs()], fingerprints, ignored)
         if exposed:
+            shown = "\n".join(f"  {path}: {why}" for path, why in exposed[:30])
+            more = f"\n  ... and {len(exposed) - 30} more" if len(exposed) > 30 else ""
+            targets = fix_targets([p for p, _ in exposed], trees, [*allowed, *python_dirs()])
             raise RuntimeError(
-                "without namespaces, graded code runs as another user and could read "
-                f"{', '.join(exposed)}: make them root's alone (chmod o-rwx on the kit's folders; the autograder's "
-                "run_autograder does so for /autograder), or install bubblewrap")
+                "without namespaces, graded code runs as another user of this machine and could read these "
+                f"instructor-only files:\n{shown}{more}\nMake them root's alone and grade again:\n"
+                f"  chmod -R go-rwx {' '.join(shlex.quote(str(t)) for t in targets)}\n"
+                "(the autograder's run_autograder does so for /autograder), or install bubblewrap where "
+                "namespaces are allowed")
 
 
 def _limits(memory_mb: int, dedicated_user: bool):
@@ -409,6 +597,7 @@ def _limits(memory_mb: int, dedicated_user: bool):
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queue: they outlive the case
         if dedicated_user:  # counted per user once setpriv has switched to it
             resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
@@ -458,14 +647,17 @@ def _kill_tree(pid: int) -> None:
 
 def kill_user(uid: int) -> int:
     """Kill every process of ``uid`` until none is left (a daemon may fork while we look);
-    the number killed."""
+    the number killed. Zombies are dead already (only their parent can reap them): not waited for."""
     import psutil
 
     killed = 0
     for _ in range(50):
-        victims = [p for p in psutil.process_iter(["uids"])
-                   if p.info["uids"] and uid in (p.info["uids"].real, p.info["uids"].effective,
-                                                 p.info["uids"].saved)]
+        victims, zombies = [], []
+        for p in psutil.process_iter(["uids", "status"]):
+            ids = p.info["uids"]
+            if ids and uid in (ids.real, ids.effective, ids.saved):
+                (zombies if p.info["status"] == psutil.STATUS_ZOMBIE else victims).append(p)
+        _reap(zombies)
         if not victims:
             return killed
         for victim in victims:
@@ -474,8 +666,45 @@ def kill_user(uid: int) -> int:
                 killed += 1
             except psutil.Error:
                 pass
-        psutil.wait_procs(victims, timeout=1)
+        _, alive = psutil.wait_procs(victims, timeout=1)
+        _reap(alive)
+        if all(_is_zombie(p) for p in alive):
+            return killed
     return killed
+
+
+_subreaper: list = []
+
+
+def become_subreaper() -> None:
+    """Make this process the one that orphans of graded code are given to (PR_SET_CHILD_SUBREAPER)
+    rather than PID 1, which in a container may never reap them: the grader then reaps them."""
+    if not _subreaper:
+        import ctypes
+
+        try:
+            _subreaper.append(ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0)
+        except (OSError, AttributeError):
+            _subreaper.append(False)
+
+
+def _reap(processes) -> None:
+    """Reap the zombies among ``processes`` that are this process's children (orphans given to it)."""
+    for process in processes:
+        try:
+            if process.ppid() == os.getpid() and _is_zombie(process):
+                os.waitpid(process.pid, os.WNOHANG)
+        except (OSError, Exception):  # noqa: BLE001 - gone, or reaped meanwhile
+            pass
+
+
+def _is_zombie(process) -> bool:
+    import psutil
+
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True  # gone
 
 
 def world_writable_entries() -> list[tuple[str, int]]:
@@ -494,12 +723,87 @@ def world_writable_entries() -> list[tuple[str, int]]:
     return found
 
 
-def clean_user(uid: int) -> list[str]:
-    """Remove what ``uid`` left outside its scratch folder: entries of the world-writable
-    folders it owns, and its SysV shared memory, message queues and semaphores. Returns them."""
+def owned_entries(uid: int, tops=WORLD_WRITABLE) -> list[str]:
+    """Entries of ``uid`` in the world-writable folders, at any depth (a folder of another
+    user's that lets everybody write, such as /tmp/.X11-unix, may hold some); a folder of
+    ``uid``'s counts once, with everything in it."""
+    found, todo = [], [t for t in tops if os.path.isdir(t)]
+    while todo:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if info.st_uid == uid:
+                found.append(entry.path)
+            elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                todo.append(entry.path)
+    return found
+
+
+def keyctl() -> str:
+    """Debian's keyctl (package keyutils): sandbox users' keyrings outlive their processes."""
+    found = shutil.which("keyctl") or ("/usr/bin/keyctl" if os.access("/usr/bin/keyctl", os.X_OK) else None)
+    if found is None:
+        raise RuntimeError("keyctl is missing: cases run as sandbox users whose kernel keyrings outlive them, and "
+                           "the grader clears them with keyctl: install it (apt-get install keyutils)")
+    return found
+
+
+# As the sandbox user: empty its user, user-session and persistent keyrings (every key linked
+# there is then freed); the case's own session keyring went with its processes.
+CLEAR_KEYRINGS = ('p=$("$0" get_persistent @u 2>/dev/null) && "$0" clear "$p"; '
+                  '"$0" clear @u; "$0" clear @us; "$0" unlink "$p" @u 2>/dev/null; exit 0')
+
+
+def clear_keyrings(uid: int) -> None:
+    subprocess.run([shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    "--no-new-privs", "--", "/bin/sh", "-c", CLEAR_KEYRINGS, keyctl()],
+                   cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+
+
+def key_counts() -> dict[int, int]:
+    """uid -> how many keys it owns (/proc/key-users); its empty user and user-session keyrings
+    count 2 once made."""
+    counts = {}
+    for line in _read_text(Path("/proc/key-users")).splitlines():
+        uid, _, rest = line.partition(":")
+        if uid.strip().isdigit() and rest.split():
+            counts[int(uid)] = int(rest.split()[0])
+    return counts
+
+
+def user_keys(uid: int) -> list[str]:
+    """The keys of ``uid`` it can see (/proc/keys read as that user) apart from its empty
+    keyrings: what its case left behind."""
+    done = subprocess.run([shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
+                           "--clear-groups", "--no-new-privs", "--", "/bin/cat", "/proc/keys"],
+                          cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60)
+    rows = [line.split() for line in done.stdout.splitlines()]
+    return [" ".join(row) for row in rows if len(row) > 8 and row[5] == str(uid)
+            and not (row[7] == "keyring" and row[-1] == "empty")]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def clean_user(uid: int, files: bool = True) -> list[str]:
+    """Remove what ``uid`` left outside its scratch folder: its keyrings' keys, its SysV shared
+    memory, message queues and semaphores, and (``files``) its entries of the world-writable
+    folders. Returns them."""
     removed = []
-    for path, owner in world_writable_entries():
-        if owner == uid:
+    if files:
+        for path in owned_entries(uid):
             remove_tree(Path(path))
             removed.append(path)
     flags = {"shm": "-m", "msg": "-q", "sem": "-s"}
@@ -507,6 +811,9 @@ def clean_user(uid: int) -> list[str]:
         if owner == uid:
             subprocess.run(["ipcrm", flags[kind], ipc_id], capture_output=True)
             removed.append(f"SysV {kind} {ipc_id}")
+    if key_counts().get(uid, 0):
+        clear_keyrings(uid)
+        removed.append(f"keyrings of {uid}")
     return removed
 
 
