@@ -12,6 +12,14 @@ You implement the pieces marked ``YOUR CODE`` below and test them from the noteb
 
 Every function states the shapes it takes and returns. Tensors are ``torch.Tensor`` unless the
 docstring says ``np.ndarray``. Code must run on the CPU and use CUDA when ``device`` says so.
+
+What graded code may import (what the grader enforces): Python's standard library and any
+package installed where it is graded (the grader installs torch, torchvision, numpy, Pillow,
+open_clip, timm, tqdm and scikit-learn, with what they depend on; a package that only your Colab
+runtime has passes the notebook's check and fails when graded); of the kit, only ``course.vit``,
+``course.paths``, ``course.palette`` and the modules the grader's case runner itself needs
+(``course.checks.runner``, ``drivers`` and ``wire``, ``course.models``). The rest of the kit
+(``course.checks.criteria``, ``course.davis_eval`` among them) is not there when your code is graded: importing it fails.
 """
 
 from __future__ import annotations
@@ -48,7 +56,9 @@ def get_similarity_no_loop(text_features: torch.Tensor, image_features: torch.Te
 
     Returns:
     - similarity: [N, M] tensor; similarity[i, j] is the cosine similarity of text i and
-      image j, in the promoted floating dtype of the inputs, on their device.
+      image j, in the promoted floating dtype of the inputs, on their device. Any float
+      computation at least as precise as float32 is accepted: values are judged to 1e-5
+      (float16 inputs to float16 precision, 5e-3), so a small epsilon guarding the norm is fine.
 
     Raises ValueError when the inputs are not 2-D or their feature sizes D differ.
     """
@@ -140,7 +150,9 @@ def clip_zero_shot_classifier(
     Returns:
     - a list of M strings, the predicted class text of each image.
 
-    Tokenize texts with ``_clip_tokenize(clip_model, texts)``.
+    Tokenize texts with ``_clip_tokenize(clip_model, texts)``. Class texts are encoded exactly as
+    given: add no prompt template such as "a photo of a {}" (a caller who wants one passes the
+    templated texts).
     """
     _check_images(images)
     if len(class_texts) == 0:
