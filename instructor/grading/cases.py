@@ -310,12 +310,12 @@ def iou_mistakes(pred, gt, num_classes: int) -> dict:
     inter = np.array([np.sum((pred == c) & (gt == c)) for c in classes], dtype=np.float64)  # [C]
     union = np.array([np.sum((pred == c) | (gt == c)) for c in classes], dtype=np.float64)  # [C]
     ious = np.divide(inter, union, out=np.zeros(num_classes), where=union > 0)  # [C], 0 where absent from both
-    present = union > 0
+    occurs = union > 0  # in pred or gt
     values = {"gt_classes_only": ious[np.isin(classes, gt)].mean(), "pred_classes_only": ious[np.isin(classes, pred)].mean(),
-              "all_classes_as_zero": ious.mean(), "all_classes_as_one": np.where(present, ious, 1.0).mean(),
+              "all_classes_as_zero": ious.mean(), "all_classes_as_one": np.where(occurs, ious, 1.0).mean(),
               "pixel_accuracy": np.mean(pred == gt), "pooled": inter.sum() / union.sum()}
-    if present[1:].any():
-        values["without_background"] = ious[1:][present[1:]].mean()
+    if occurs[1:].any():
+        values["without_background"] = ious[1:][occurs[1:]].mean()
     return {name: float(value) for name, value in values.items()}
 
 
