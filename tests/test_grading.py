@@ -299,7 +299,7 @@ def test_public_check_passes_the_reference_and_gives_the_graders_hint_on_a_bug(t
         """)
     printed = []
     assert not check("compute_iou", kit_dir=kit_with(tmp_path / "b", wrong), echo=printed.append)
-    assert printed[0].startswith("FAIL  compute_iou") and "a class absent from both is left out" in printed[0]
+    assert printed[0].startswith("FAIL  compute_iou") and "counted as 0: leave classes absent from both out of the mean" in printed[0]
 
 
 def test_public_check_says_when_graded_code_imports_a_tool(tmp_path):
