@@ -431,6 +431,24 @@ def test_every_case_gets_a_sandbox_user_no_grading_had():
     assert not set(first.uids) & set(second.uids) and not set(later.uids) & (set(first.uids) | set(second.uids))
 
 
+
+def test_a_sandbox_user_is_never_an_account_or_nobody(monkeypatch):
+    """The clean-up kills a sandbox user's processes and removes its files: nobody (65534, which
+    owns what a user namespace leaves unmapped) and the machine's accounts are skipped."""
+    import threading
+
+    from instructor.grading import sandbox
+
+    monkeypatch.setattr(sandbox, "kill_user", lambda uid: None)
+    monkeypatch.setattr(sandbox, "someone_has", lambda uid: uid in (65534, 65535, 65537))
+    pool = sandbox.UserPool.__new__(sandbox.UserPool)
+    pool.first, pool.stop, pool.next, pool.lock = 65532, 65540, 65532, threading.Lock()
+    assert [pool.take() for _ in range(5)] == [65532, 65533, 65536, 65538, 65539]
+    with pytest.raises(RuntimeError, match="no sandbox user left"):
+        pool.take()
+    monkeypatch.undo()
+    assert sandbox.someone_has(0) and sandbox.someone_has(65534) and not sandbox.someone_has(sandbox.BASE_UID + 12345)
+
 def plant_instructor_files(folder: Path) -> list[Path]:
     """World-readable copies an instructor might leave on a grading machine: a reference without
     its markers, its compiled form, an autograder zip, a grading key, instructor-only source, a

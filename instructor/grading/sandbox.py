@@ -314,6 +314,21 @@ def remove_tree(path: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+def someone_has(uid: int) -> bool:
+    """Whether ``uid`` belongs to somebody: an account of the machine, or nobody (65534, which
+    also owns what a user namespace does not map) and the invalid 65535. The clean-up kills a
+    sandbox user's processes and removes its files: never a real user's."""
+    import pwd
+
+    if uid in (65534, 65535):
+        return True
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
 class UserPool:
     """The sandbox users of one grading (root only): a block of ``UID_BLOCK`` uids no other
     grading got, taken from the counter in ``LOCK_DIR``; ``take`` gives each case a uid no case
@@ -345,6 +360,8 @@ class UserPool:
         """A uid no case had: none of its processes can be alive, but a grading that crashed
         after a wrap of the counter may have left some (they are killed)."""
         with self.lock:
+            while self.next < self.stop and someone_has(self.next):
+                self.next += 1
             if self.next >= self.stop:
                 raise RuntimeError(f"this grading ran more than {UID_BLOCK} cases: no sandbox user left in its block")
             uid, self.next = self.next, self.next + 1
