@@ -20,6 +20,10 @@ POINTS = {question: points for question, (_, points) in QUESTIONS.items()}
 # The graded modules, course/<name>.py: reference solutions in the master kit, stubs for students.
 GRADED_MODULES = tuple(dict.fromkeys(module for module, _ in QUESTIONS.values()))
 
+# The largest graded module the grader reads: a larger one refuses the whole submission there
+# (instructor/grading/intake.py), so the collector refuses to submit it.
+MAX_MODULE_BYTES = 2 * 2 ** 20
+
 # get_similarity_no_loop must match the seed table to this relative error.
 REL_ERROR_MAX = 1e-5
 

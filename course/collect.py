@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 
-from course.assignment import GRADED_MODULES, POINTS, QUESTIONS
+from course.assignment import GRADED_MODULES, MAX_MODULE_BYTES, POINTS, QUESTIONS
 from course.paths import KIT_ROOT
 
 NOTEBOOKS = ("notebooks/clip.ipynb", "notebooks/dino.ipynb", "notebooks/dinov3_tracking.ipynb",
@@ -66,9 +66,6 @@ UNANSWERED = "**YOUR ANSWER HERE**"
 COLLECT_CALL = "collect_submission("  # the cell that runs the collector (its SUBMIT line is edited after saving)
 DRIVE_WAIT_SECONDS = 180  # how long to wait for Drive's copy to catch up with the open notebook
 DRIVE_POLL_SECONDS = 5
-# The largest graded module the grader reads (instructor/grading/intake.py; a test keeps them equal):
-# a larger one refuses the whole submission there, so it does here.
-MAX_MODULE_BYTES = 2 * 2 ** 20
 # A notebook still larger than this once its pictures and videos are left out (pages of printed
 # output) goes into the zip without any output: the zip stays far below what Gradescope accepts.
 NOTEBOOK_ZIP_BYTES = 4 * 2 ** 20

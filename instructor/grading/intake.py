@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from course import assignment
 
-MAX_MODULE_BYTES = 2 * 2 ** 20
+MAX_MODULE_BYTES = assignment.MAX_MODULE_BYTES
 MAX_ENTRIES = 2000
 # A zip's central directory: 46 bytes and the name per member; 2,000 names of 200 characters fit.
 MAX_DIRECTORY_BYTES = 512 * 2 ** 10
