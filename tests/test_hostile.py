@@ -1,10 +1,10 @@
 """The grader against hostile submissions (``tests/hostile.py``), through both entry points.
 
-Every attack is graded by ``python -m instructor.grade`` and by the Gradescope zip's own
-``run_autograder``, in the strongest sandbox this machine allows, and once more by
-``python -m instructor.grade`` in the ``user`` sandbox (no namespaces: the floor Gradescope's
-containers may impose), with the kit made unreadable to other users as the autograder makes its
-files. After each grading: results.json is a valid Gradescope document with the honest score,
+Every attack is graded by ``python -m instructor.grade`` in the strongest sandbox this machine
+allows and in the ``user`` sandbox (no namespaces: the floor Gradescope's containers may impose),
+with the kit made unreadable to other users as the autograder makes its files; the attacks aimed
+at files and at the grader (``AIMED_AT_THE_LAYOUT``) and the fast sample also through the
+Gradescope zip's own ``run_autograder``. After each grading: results.json is a valid Gradescope document with the honest score,
 no secret of the grader is in it, no process, key, SysV or POSIX IPC object of the graded code is
 left, and no file changed outside the scratch area (the venv, the kit, /tmp, /var/tmp, /dev/shm,
 the results folder).
@@ -127,11 +127,13 @@ def autograder_zip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def protected_kit():
-    """The kit readable by its owner only (the venv aside), as on Gradescope, where no reference
-    is on the machine and the autograder's files are root's alone; restored afterwards."""
+    """The kit readable by its owner only (the venv running these tests aside), as on Gradescope,
+    where no reference is on the machine and the autograder's files are root's alone; restored
+    afterwards. Other venvs in the kit are made unreadable too (CI's .venv while .venv-colab runs
+    the tests): the grader counts everything under the kit as its own."""
     changed = []
     for entry in KIT_ROOT.iterdir():
-        if entry not in (KIT_ROOT / ".venv", VENV) and not entry.is_symlink():  # the interpreter stays reachable
+        if entry != VENV and not entry.is_symlink():  # the interpreter stays reachable
             mode = stat.S_IMODE(entry.stat().st_mode)
             entry.chmod(mode & ~0o007)
             changed.append((entry, mode))
@@ -198,6 +200,7 @@ def check_document(document: dict, attack: Attack) -> None:
             assert attack.words.lower() in test["output"].lower(), test["output"][:2000]
         else:
             assert test["score"] == test["max_score"], test
+    assert "internal grader error" not in document["output"], document["output"][:3000]  # a refusal is no verdict
     assert document["score"] == pytest.approx(expected_score(attack)), document["output"]
     assert CANARY_VALUE not in text, "the grader's environment leaked into results.json"
     assert not any(line in text for line in SECRET_LINES), "the grader's source leaked into results.json"
@@ -247,10 +250,27 @@ CGROUPS = sandboxes.cgroup_kind() is not None
 # submission refused at intake, a kernel object left behind. The full suite runs every attack.
 FAST_SAMPLE = {"forge-the-record-fd", "daemon-rewrites-records", "symlink-to-the-reference",
                "sysv-shared-memory-left-behind", "keyring-left-for-the-next-case"}
-ALL = [pytest.param(a, id=a.name, marks=[pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
-                                                            reason="no cgroups here: shared memory escapes the limit"),
-                                         *([] if a.name in FAST_SAMPLE else [pytest.mark.slow])])
-       for a in ATTACKS if not a.sandboxed_only]
+# The zip's run_autograder unpacks the grader into a root-only /autograder/source, lays out
+# Gradescope's files beside it (the submission, its metadata with earlier results, the results
+# folder) and runs the same grade command in the same sandbox. Through it, beside the sample: the
+# attacks aimed at files and at the grader itself, whose targets that layout changes. The rest
+# (records, output, processes, kernel objects, limits, intake) meet the very same code as through
+# the grade command, which runs every attack in every sandbox mode.
+AIMED_AT_THE_LAYOUT = {"answer-keys-in-reach", "leak-source-and-environment", "walk-the-filesystem-for-a-reference",
+                       "tamper-with-the-grader", "forge-results-json", "kill-the-grader", "write-into-the-view",
+                       "import-the-grader", "read-gradescope-metadata", "read-instructor-only-files",
+                       "import-kit-modules-outside-the-view", "read-other-cases-inputs"}
+
+
+def params(attacks) -> list:
+    return [pytest.param(a, id=a.name, marks=[pytest.mark.skipif(a.needs_cgroups and not CGROUPS,
+                                                                 reason="no cgroups here: shared memory escapes the limit"),
+                                              *([] if a.name in FAST_SAMPLE else [pytest.mark.slow])])
+            for a in attacks if not a.sandboxed_only]
+
+
+ALL = params(ATTACKS)
+THROUGH_THE_ZIP = params(a for a in ATTACKS if a.name in FAST_SAMPLE | AIMED_AT_THE_LAYOUT)
 
 
 @pytest.mark.parametrize("attack", ALL)
@@ -258,7 +278,7 @@ def test_attack_through_the_grade_command(attack, tmp_path):
     run_attack(attack, tmp_path, lambda a, t: grade_cli(a, t, BEST))
 
 
-@pytest.mark.parametrize("attack", ALL)
+@pytest.mark.parametrize("attack", THROUGH_THE_ZIP)
 def test_attack_through_the_autograder_zip(attack, tmp_path, autograder_zip):
     run_attack(attack, tmp_path, lambda a, t: grade_zip(autograder_zip, a, t, BEST))
 
@@ -362,3 +382,7 @@ def test_the_checks_judge_this_grading_not_the_machine(tmp_path):
         other_runner.kill()
         other_runner.wait()
         other_folder.rmdir()
+
+
+def test_the_zip_subset_names_real_attacks():
+    assert AIMED_AT_THE_LAYOUT | FAST_SAMPLE <= {a.name for a in ATTACKS}
