@@ -55,6 +55,20 @@ def load_clip(device, tiny: bool | None = None):
     return model.to(device).eval(), preprocess
 
 
+def clip_patch_tokens(model, pixels: torch.Tensor) -> torch.Tensor:
+    """The patch tokens of CLIP's image tower for ``pixels`` [B, 3, S, S] (CLIP-preprocessed):
+    [B, (S / patch)^2, width], the [CLS] token dropped, after the last layer norm and before the
+    projection (open_clip's ``output_tokens``). CLIP's training compares only the pooled [CLS]
+    embedding with text: nothing asks these tokens to describe their own patch."""
+    visual = model.visual
+    before, visual.output_tokens = visual.output_tokens, True
+    try:
+        _, tokens = visual(pixels)  # [B, N, width]
+    finally:
+        visual.output_tokens = before
+    return tokens
+
+
 def tiny_clip(seed: int = 0, embed_dim: int = 32, image_size: int = 32):
     """A small open_clip CLIP with seeded random weights, QuickGELU (as OpenAI's CLIP) and CLIP's
     own tokenizer settings.

@@ -193,6 +193,19 @@ def test_clip_loads_openai_weights_offline_with_quickgelu(offline_kit, real_clip
     assert text.shape == (2, 512) and image.shape == (3, 512)
 
 
+def test_clip_patch_tokens_are_the_image_towers_grid(real_clip):
+    """notebooks/dino.ipynb's comparison before inline question 3: ViT-B/32 at 224 pixels gives a
+    7x7 grid of width 768, and the helper leaves the model as it was."""
+    pixels = torch.randn(2, 3, 224, 224)  # [B, 3, 224, 224]
+    with torch.no_grad():
+        tokens = models.clip_patch_tokens(real_clip, pixels)  # [2, 49, 768]
+        pooled = real_clip.visual(pixels)  # [2, 512]
+    assert tokens.shape == (2, 49, 768) and pooled.shape == (2, 512)
+    assert real_clip.visual.output_tokens is False
+    tiny, _ = models.tiny_clip()
+    assert models.clip_patch_tokens(tiny, torch.randn(1, 3, 32, 32)).shape == (1, 16, 64)  # 32 / 8 = 4 per side
+
+
 def test_plain_vit_b_32_would_warn_about_quickgelu(offline_kit, real_clip):
     """Why the kit asks for ViT-B-32-quickgelu: the plain config warns (an error here) and builds GELU."""
     import open_clip
