@@ -4,10 +4,10 @@ Every attack is graded by ``python -m instructor.grade`` in the strongest sandbo
 allows and in the ``user`` sandbox (no namespaces: the floor Gradescope's containers may impose),
 with the kit made unreadable to other users as the autograder makes its files; the attacks aimed
 at files and at the grader (``AIMED_AT_THE_LAYOUT``) and the fast sample also through the
-Gradescope zip's own ``run_autograder``. After each grading: results.json is a valid Gradescope document with the honest score,
-no secret of the grader is in it, no process, key, SysV or POSIX IPC object of the graded code is
-left, and no file changed outside the scratch area (the venv, the kit, /tmp, /var/tmp, /dev/shm,
-the results folder).
+Gradescope zip's own ``run_autograder``. After each grading: results.json is a valid Gradescope
+document with the honest score, no secret of the grader is in it, no process, key, SysV or POSIX
+IPC object of the graded code is left, and no file changed outside the scratch area (the venv,
+the kit, /tmp, /var/tmp, /dev/shm, the results folder).
 """
 
 from __future__ import annotations
