@@ -13,8 +13,10 @@ once, and runs every alternative of the question on them, the reference included
 Prints, per question, a table: each alternative, whether it is correct or wrong, and per case
 the draws it passed over the draws run, then its verdict: ``ok``; ``DRAW DECIDES`` (a case
 passed on some draws only); ``LOSES POINTS`` (a correct one failed a case); ``FULL MARKS`` (a
-wrong one passed every case on some draw). Also each case's seconds per draw (all its
+wrong one passed every case on some draw); ``NOT RUN`` (a case has no draw yet). Also each case's seconds per draw (all its
 alternatives together). Exits 1 when any verdict is not ``ok``. Progress goes to stderr.
+Stopped early (Ctrl-C, or ``kill`` of its process id), it prints the table of the draws run so
+far, about as many of every case (chunks of draws go round the cases), and exits 1.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -40,9 +43,9 @@ from tests.alternatives import CORRECT, WRONG  # noqa: E402
 REFERENCE = "(reference)"
 
 
-def draw_seed(salt: str, case_id: str, draw: int) -> int:
+def draw_seed(salt: str, case_identity: str, draw: int) -> int:
     """A seed of the kind the grader draws (62 bits), the same for the same salt, case and draw."""
-    digest = hashlib.sha256(f"{salt}\0{case_id}\0{draw}".encode()).digest()
+    digest = hashlib.sha256(f"{salt}\0{case_identity}\0{draw}".encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 2
 
 
@@ -113,12 +116,16 @@ def init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)  # one core per worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def verdict_of(correct: bool, passed: list[int], draws: int, failed_every_draw_somewhere: bool) -> str:
-    if any(0 < p < draws for p in passed):
+def verdict_of(correct: bool, passed: list[int], done: list[int], failed_every_draw_somewhere: bool) -> str:
+    if not all(done):
+        return "NOT RUN"  # on some case (stopped early)
+    if any(0 < p < d for p, d in zip(passed, done)):
         return "DRAW DECIDES"
-    if correct and any(p < draws for p in passed):
+    if correct and any(p < d for p, d in zip(passed, done)):
         return "LOSES POINTS"
     if not correct and not failed_every_draw_somewhere:
         return "FULL MARKS"
@@ -126,14 +133,17 @@ def verdict_of(correct: bool, passed: list[int], draws: int, failed_every_draw_s
 
 
 def measure(questions, draws: int, salt: str = "bench", jobs: int = 1, only=None, chunk: int = 0,
-            progress=None) -> dict:
-    """{question: {"passed": {(alternative, case index): draws passed}, "seconds": [per case]}}."""
-    tasks = []
+            progress=None, stop=lambda: False) -> dict:
+    """{question: {"passed": {(alternative, case index): draws passed}, "seconds": [per case],
+    "done": [draws run per case]}}. Chunks of draws go round the cases, so that ``stop()``
+    (asked after each chunk) ends a run with about as many draws of every case."""
+    queues = []
     for question in questions:
         for index, case in enumerate(question_cases(question)):
-            seeds = [draw_seed(salt, case.id, d) for d in range(draws)]
-            size = chunk or max(1, min(10, -(-draws // (4 * jobs))))
-            tasks += [(question, index, seeds[s:s + size], only) for s in range(0, draws, size)]
+            seeds = [draw_seed(salt, case.identity, d) for d in range(draws)]
+            size = chunk or max(1, min(5, -(-draws // (4 * jobs))))
+            queues.append([(question, index, seeds[s:s + size], only) for s in range(0, draws, size)])
+    tasks = [queue[i] for i in range(max(map(len, queues), default=0)) for queue in queues if i < len(queue)]
     results = {q: {"passed": {}, "seconds": [0.0] * len(question_cases(q)), "done": [0] * len(question_cases(q))}
                for q in questions}
     private_folder()
@@ -150,32 +160,34 @@ def measure(questions, draws: int, salt: str = "bench", jobs: int = 1, only=None
             if progress:
                 progress(f"[{time.perf_counter() - start:7.1f} s] {question_cases(question)[index].id}: "
                          f"{entry['done'][index]}/{draws} draws")
+            if stop():
+                break
     finally:
         if pool:
-            pool.close()
+            pool.terminate()
             pool.join()
     return results
 
 
-def table(results: dict, draws: int, only=None) -> tuple[list[str], bool]:
-    """The printed lines and whether every verdict is ok."""
+def table(results: dict, only=None) -> tuple[list[str], bool]:
+    """The printed lines and whether every verdict is ok (on the draws each case ran)."""
     lines, all_ok = [], True
     for question, entry in results.items():
-        cases = question_cases(question)
+        cases, done = question_cases(question), entry["done"]
         lines.append(f"\n{question}")
         for i, case in enumerate(cases):
             kind = "hidden" if case.hidden else "public"
-            lines.append(f"  [{i + 1}] {case.name} ({kind}; {entry['seconds'][i] / draws:.3f} s per draw, "
-                         "all alternatives)")
+            lines.append(f"  [{i + 1}] {case.name} ({kind}; {done[i]} draws, "
+                         f"{entry['seconds'][i] / max(done[i], 1):.3f} s per draw, all alternatives)")
         width = max(len(n) for n, _, _ in alternatives(question, only)) + 2
         lines.append(f"  {'alternative':<{width}}{'kind':<9}" + "".join(f"{f'[{i + 1}]':>10}" for i in range(len(cases)))
                      + "  verdict")
         for name, correct, _ in alternatives(question, only):
-            passed = [entry["passed"][name, i] for i in range(len(cases))]
-            verdict = verdict_of(correct, passed, draws, any(p == 0 for p in passed))
+            passed = [entry["passed"].get((name, i), 0) for i in range(len(cases))]
+            verdict = verdict_of(correct, passed, done, any(p == 0 for p in passed))
             all_ok &= verdict == "ok"
             lines.append(f"  {name:<{width}}{'correct' if correct else 'wrong':<9}"
-                         + "".join(f"{f'{p}/{draws}':>10}" for p in passed) + f"  {verdict}")
+                         + "".join(f"{f'{p}/{d}':>10}" for p, d in zip(passed, done)) + f"  {verdict}")
     return lines, all_ok
 
 
@@ -193,15 +205,19 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown question(s) {unknown}; choose from {', '.join(QUESTIONS)}")
     only = [a for a in args.alternatives.split(",") if a] or None
+    stopped = []
+    for number in (signal.SIGINT, signal.SIGTERM):  # stop after the chunks under way, then print the table
+        signal.signal(number, lambda *_: stopped.append(True))
     start = time.perf_counter()
     results = measure(questions, args.draws, args.salt, args.jobs, only,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True))
-    lines, ok = table(results, args.draws, only)
-    print(f"{args.draws} draws per case (salt {args.salt!r}), {time.perf_counter() - start:.0f} s with "
-          f"{args.jobs} job(s) on {os.cpu_count()} cores")
+                      progress=lambda line: print(line, file=sys.stderr, flush=True), stop=lambda: bool(stopped))
+    lines, ok = table(results, only)
+    ran = "stopped early: each case's draws are shown" if stopped else f"{args.draws} draws per case"
+    print(f"{ran} (salt {args.salt!r}), {time.perf_counter() - start:.0f} s with {args.jobs} job(s) on "
+          f"{os.cpu_count()} cores")
     print("\n".join(lines))
     print("\nevery verdict is the same on every draw" if ok else "\nSOME VERDICTS ARE NOT RIGHT ON EVERY DRAW (see above)")
-    return 0 if ok else 1
+    return 0 if ok and not stopped else 1
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def test_fresh_inputs_never_decide_a_score(question):
     only; a 1-nearest-neighbour head failed the segmentation thresholds on half the clips). The
     same table as benchmarks/bench_draws.py, on fewer draws."""
     results = bench_draws.measure([question], DRAWS[question], salt="test")
-    lines, ok = bench_draws.table(results, DRAWS[question])
+    lines, ok = bench_draws.table(results)
     assert ok, "\n".join(lines)
 
 

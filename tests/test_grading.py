@@ -200,11 +200,27 @@ def test_build_view_puts_the_students_files_in_and_leaves_the_rest_out(tmp_path)
 
 def test_seeds_depend_on_the_key_and_the_files_and_repeat():
     files = {"clip_dino": b"a", "label_propagation": b"b"}
-    seed = grade.case_seed(b"key", files, "compute_iou: x")
-    assert seed == grade.case_seed(b"key", dict(files), "compute_iou: x")
-    assert seed != grade.case_seed(b"other", files, "compute_iou: x")
-    assert seed != grade.case_seed(b"key", {**files, "clip_dino": b"a "}, "compute_iou: x")
-    assert seed != grade.case_seed(b"key", files, "compute_iou: y")
+    seed = grade.case_seed(b"key", files, "compute_iou/x")
+    assert seed == grade.case_seed(b"key", dict(files), "compute_iou/x")
+    assert seed != grade.case_seed(b"other", files, "compute_iou/x")
+    assert seed != grade.case_seed(b"key", {**files, "clip_dino": b"a "}, "compute_iou/x")
+    assert seed != grade.case_seed(b"key", files, "compute_iou/y")
+
+
+def test_a_case_keeps_its_fresh_inputs_when_its_title_is_edited():
+    """The seed comes from the case's identity (question and key), not from the title students read."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    seeds = []
+    grading = SimpleNamespace(key=b"k", submission=SimpleNamespace(modules={"clip_dino": b"x"}), submission_id="7",
+                              run=lambda *args: ({"ok": False, "message": "not run"}, ""))
+    case = next(c for c in cases.CASES if c.question == "compute_iou" and c.hidden)
+    for edited in (case, dataclasses.replace(case, name="a new title"), dataclasses.replace(case, key="another-key")):
+        recorded = dataclasses.replace(edited, make=lambda seed: seeds.append(seed) or case.make(seed))
+        grade.grade_case(grading, recorded, {"clip_dino": ({"ok": True}, "")})
+    assert seeds[0] == seeds[1] != seeds[2]
+    assert len({c.identity for c in cases.CASES}) == len(cases.CASES)
 
 
 def test_fresh_inputs_differ_from_the_public_ones():
@@ -214,6 +230,28 @@ def test_fresh_inputs_differ_from_the_public_ones():
             same = public.params == fresh.params and public.arrays.keys() == fresh.arrays.keys() and all(
                 np.array_equal(public.arrays[k], fresh.arrays[k]) for k in public.arrays) and public.files == fresh.files
             assert not same, case.id
+
+
+@pytest.mark.parametrize("h, w, t, num_masks, size, shape, topk, temperature, tied", [
+    (6, 8, 3, 3, 2.5, "circle", 5, 0.2, False), (5, 6, 2, 3, 1, "square", 4, 0.2, True),
+    *[(*call, True) for call in cases.HIDDEN_CALLS], (9, 11, 4, 5, 3, "circle", 9, 0.1, False),
+])
+def test_the_tracking_engine_equals_the_graders_answer_key_for_propagate_dense(h, w, t, num_masks, size, shape, topk,
+                                                                               temperature, tied):
+    """Grading never runs the kit's engine: its answer key is the dense formulation in float64
+    (``cases.dense_propagation``), and the engine (``course.tracking.propagate``) is held to it
+    on the grader's own kinds of input, ties and top-k beyond the neighbourhood included."""
+    from course.tracking import propagate
+
+    generator = fixtures.rng(h * w + t)
+    current, context, probs = cases.propagation_inputs(generator, h, w, t, 4 if tied else 16, num_masks)
+    if tied:
+        current, context = cases.tied_features(generator, (h, w)), cases.tied_features(generator, (t, h, w))
+    mask = cases.neighborhood_by_definition(h, w, size, shape)  # [h, w, h, w]
+    want = cases.dense_propagation(current, context, probs, mask, topk, temperature)  # [h, w, M] float64
+    got = propagate(*(torch.from_numpy(a) for a in (current, context, probs)), size, shape, topk, temperature)
+    assert want.dtype == np.float64 and np.allclose(want.sum(-1), 1)
+    assert np.abs(got.double().numpy() - want).max() <= 1e-5
 
 
 def test_results_document_is_clean_json_whatever_the_outputs():

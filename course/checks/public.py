@@ -31,7 +31,8 @@ EXPECTED_DIR = Path(__file__).with_name("expected")
 @dataclass(frozen=True)
 class PublicCase:
     question: str
-    name: str
+    key: str  # the case's identity within its question: its stored files' names and its fresh inputs' seed;
+    name: str  # the title shown to students, free to edit              never changed once graded
     make: Callable | None  # a maker of course.checks.fixtures (seed None: this case's inputs), or None:
     criterion: str  # a key of course.checks.criteria.CRITERIA          the inputs are stored (inputs_file)
     timeout_s: float = 120.0
@@ -41,16 +42,12 @@ class PublicCase:
         return f"{self.question}: {self.name}"
 
     @property
-    def slug(self) -> str:
-        return re.sub(r"[^a-z0-9]+", "-", self.id.lower()).strip("-")
-
-    @property
     def expected_file(self) -> Path:
-        return EXPECTED_DIR / f"{self.slug}.json"
+        return EXPECTED_DIR / self.question / f"{self.key}.json"
 
     @property
     def inputs_file(self) -> Path:
-        return EXPECTED_DIR / f"{self.slug}.npz"
+        return EXPECTED_DIR / self.question / f"{self.key}.npz"
 
     def inputs(self) -> fixtures.CaseInput:
         """This case's inputs: made by its maker, or read from the stored file."""
@@ -58,21 +55,21 @@ class PublicCase:
 
 
 PUBLIC_CASES = [
-    PublicCase("get_similarity_no_loop", "matches the seed notebook's table", fixtures.similarity_seed_table,
+    PublicCase("get_similarity_no_loop", "seed-table", "matches the seed notebook's table", fixtures.similarity_seed_table,
                "similarity", 60),
-    PublicCase("clip_zero_shot_classifier", "predicts the most similar class text", fixtures.zero_shot, "zero_shot"),
-    PublicCase("CLIPImageRetriever", "returns the k most similar images, best first", fixtures.retrieval, "retrieval"),
-    PublicCase("DavisDataset", "get_sample reads palette (2017) and 0/255 (2016) masks", fixtures.davis_sample,
+    PublicCase("clip_zero_shot_classifier", "most-similar-text", "predicts the most similar class text", fixtures.zero_shot, "zero_shot"),
+    PublicCase("CLIPImageRetriever", "top-k", "returns the k most similar images, best first", fixtures.retrieval, "retrieval"),
+    PublicCase("DavisDataset", "get-sample", "get_sample reads palette (2017) and 0/255 (2016) masks", fixtures.davis_sample,
                "davis_sample"),
-    PublicCase("DavisDataset", "process_frames and process_masks: shapes, batching, patch grid",
+    PublicCase("DavisDataset", "process", "process_frames and process_masks: shapes, batching, patch grid",
                fixtures.davis_process, "davis_process"),
-    PublicCase("DINOSegmentation", "IoU thresholds after training on one generated frame",
+    PublicCase("DINOSegmentation", "one-frame", "IoU thresholds after training on one generated frame",
                fixtures.segmentation_generated, "segmentation"),
-    PublicCase("compute_iou", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou", 60),
-    PublicCase("make_neighborhood_mask", "circle and square masks on small grids", fixtures.neighborhood_small,
+    PublicCase("compute_iou", "hand-worked", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou", 60),
+    PublicCase("make_neighborhood_mask", "small-grids", "circle and square masks on small grids", fixtures.neighborhood_small,
                "neighborhood", 60),
     # Its inputs need neighbourhood masks, which only the grader's code makes: they are stored.
-    PublicCase("propagate_dense", "matches the kit's propagate on small grids, ties kept", None, "propagation", 60),
+    PublicCase("propagate_dense", "small-grids", "matches the dense formulation on small grids, ties kept", None, "propagation", 60),
 ]
 
 

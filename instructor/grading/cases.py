@@ -34,7 +34,8 @@ from course.checks.public import PUBLIC_CASES, PublicCase
 @dataclass(frozen=True)
 class Case:
     question: str  # a key of course.assignment.QUESTIONS
-    name: str
+    key: str  # its identity within the question (seeds its fresh inputs): never changed once graded
+    name: str  # its title, free to edit
     make: Callable  # seed -> CaseInput; seed None gives a public case's stored inputs
     answer: Callable  # (CaseInput, seed) -> expected: dict of plain data
     criterion: str  # a key of course.checks.criteria.CRITERIA
@@ -44,18 +45,24 @@ class Case:
 
     @property
     def id(self) -> str:
+        """What students and instructors read: the question and the title."""
         return f"{self.question}: {self.name}"
+
+    @property
+    def identity(self) -> str:
+        """What the grader keys the case by (its seed): the question and the key."""
+        return f"{self.question}/{self.key}"
 
     @property
     def module(self) -> str:
         return assignment.QUESTIONS[self.question][0]
 
 
-def public(case_id: str, answer: Callable, make: Callable | None = None) -> Case:
-    """The graded case of the public case ``case_id``: its criterion, and its inputs maker (or
-    ``make``, which must give the public case's inputs for seed None)."""
-    found = next(c for c in PUBLIC_CASES if c.id == case_id)
-    return Case(found.question, found.name, make or found.make, answer, found.criterion, timeout_s=found.timeout_s,
+def public(question: str, key: str, answer: Callable, make: Callable | None = None) -> Case:
+    """The graded case of the public case ``key`` of ``question``: its title, criterion and inputs
+    maker (or ``make``, which must give the public case's inputs for seed None)."""
+    found = next(c for c in PUBLIC_CASES if (c.question, c.key) == (question, key))
+    return Case(question, key, found.name, make or found.make, answer, found.criterion, timeout_s=found.timeout_s,
                 public=found)
 
 
@@ -346,16 +353,18 @@ def iou_random(seed) -> CaseInput:
 # ----------------------------------------------------------------------------------------------
 
 
+def neighborhood_by_definition(h: int, w: int, size: float, shape: str) -> np.ndarray:
+    """The [h, w, h, w] bool neighbourhood mask, each entry by its definition: one pair of
+    patches at a time."""
+    mask = np.zeros((h, w, h, w), dtype=bool)
+    for i, j, u, v in np.ndindex(h, w, h, w):
+        di, dj = abs(u - i), abs(v - j)
+        mask[i, j, u, v] = (di * di + dj * dj <= size * size) if shape == "circle" else max(di, dj) <= size
+    return mask
+
+
 def neighborhood_answer(case: CaseInput, seed) -> dict:
-    """Each mask entry by its definition: one pair of patches at a time."""
-    masks = []
-    for h, w, size, shape in case.params["grids"]:
-        mask = np.zeros((h, w, h, w), dtype=bool)
-        for i, j, u, v in np.ndindex(h, w, h, w):
-            di, dj = abs(u - i), abs(v - j)
-            mask[i, j, u, v] = (di * di + dj * dj <= size * size) if shape == "circle" else max(di, dj) <= size
-        masks.append(mask)
-    return {"masks": masks}
+    return {"masks": [neighborhood_by_definition(*grid) for grid in case.params["grids"]]}
 
 
 def neighborhood_other(seed) -> CaseInput:
@@ -387,28 +396,12 @@ def tied_features(generator: np.random.Generator, shape, dim: int = 4) -> np.nda
     return generator.choice([-0.5, 0.5], size=(*shape, dim)).astype(np.float32)
 
 
-def neighborhood_mask(h: int, w: int, size: float, shape: str) -> np.ndarray:
-    """The [h, w, h, w] neighbourhood mask an input of ``propagate_dense`` needs (the answer of
-    make_neighborhood_mask: grader-only), from the kit's stencil."""
-    from course.tracking import neighborhood_offsets
-
-    stencil = neighborhood_offsets(size, shape).numpy()  # [2r+1, 2r+1]
-    radius = stencil.shape[0] // 2
-    di = np.arange(h)[None, :] - np.arange(h)[:, None]  # [h, h] u - i
-    dj = np.arange(w)[None, :] - np.arange(w)[:, None]  # [w, w] v - j
-    inside = stencil[np.clip(di + radius, 0, 2 * radius)[:, None, :, None],
-                     np.clip(dj + radius, 0, 2 * radius)[None, :, None, :]]  # [h, w, h, w]
-    return inside & (np.abs(di) <= radius)[:, None, :, None] & (np.abs(dj) <= radius)[None, :, None, :]
-
-
-def propagation(calls, geometry) -> CaseInput:
-    """propagate_dense for each (current, context, probs, neighbourhood mask, topk, temperature);
-    ``geometry``: the (size, shape) each mask was made with (``truth``)."""
+def propagation(calls) -> CaseInput:
+    """propagate_dense for each (current, context, probs, neighbourhood mask, topk, temperature)."""
     arrays = {}
     for i, (current, context, probs, mask, _, _) in enumerate(calls):
         arrays.update({f"current{i}": current, f"context{i}": context, f"probs{i}": probs, f"mask{i}": mask})
-    return CaseInput("propagation", {"calls": [[int(k), float(temp)] for *_, k, temp in calls]}, arrays,
-                     truth={"geometry": [list(g) for g in geometry]})
+    return CaseInput("propagation", {"calls": [[int(k), float(temp)] for *_, k, temp in calls]}, arrays)
 
 
 def propagation_small(seed) -> CaseInput:
@@ -416,25 +409,37 @@ def propagation_small(seed) -> CaseInput:
     unit features in a circle, and features with ties in a square."""
     generator = fixtures.rng(0 if seed is None else seed)
     current, context, probs = propagation_inputs(generator, 6, 8, 3, 16, 3)
-    calls = [(current, context, probs, neighborhood_mask(6, 8, 2.5, "circle"), 5, 0.2)]
+    calls = [(current, context, probs, neighborhood_by_definition(6, 8, 2.5, "circle"), 5, 0.2)]
     _, _, probs = propagation_inputs(generator, 5, 6, 2, 4, 3)
     calls.append((tied_features(generator, (5, 6)), tied_features(generator, (2, 5, 6)), probs,
-                  neighborhood_mask(5, 6, 1, "square"), 4, 0.2))
-    return propagation(calls, [(2.5, "circle"), (1, "square")])
+                  neighborhood_by_definition(5, 6, 1, "square"), 4, 0.2))
+    return propagation(calls)
+
+
+def dense_propagation(current: np.ndarray, context: np.ndarray, probs: np.ndarray, mask: np.ndarray, topk: int,
+                      temperature: float) -> np.ndarray:
+    """The answer key of propagate_dense: the seed notebook's dense formulation, in float64 and
+    written for reading, not speed (the kit's engine, ``course.tracking.propagate``, is tested
+    against it; grading never runs the engine)."""
+    t, h, w, num_masks = probs.shape
+    current, context = current.astype(np.float64), context.astype(np.float64)  # [h, w, D], [t, h, w, D]
+    similarity = np.einsum("ijd,tuvd->ijtuv", current, context)  # [h, w, t, h, w]
+    similarity = np.where(mask[:, :, None], similarity, -np.inf).reshape(h * w, t * h * w)  # outside: -inf
+    k = min(topk, t * h * w)
+    kth_largest = -np.sort(-similarity, axis=1)[:, k - 1:k]  # [h*w, 1]
+    votes = np.where(similarity >= kth_largest, similarity, -np.inf)  # [h*w, t*h*w] ties with the k-th vote
+    scaled = votes / temperature
+    weights = np.exp(scaled - scaled.max(axis=1, keepdims=True))  # [h*w, t*h*w] softmax, stably
+    weights /= weights.sum(axis=1, keepdims=True)
+    averaged = weights @ probs.reshape(t * h * w, num_masks).astype(np.float64)  # [h*w, M]
+    return (averaged / averaged.sum(axis=1, keepdims=True)).reshape(h, w, num_masks)  # [h, w, M]
 
 
 def propagation_answer(case: CaseInput, seed) -> dict:
-    """The kit's ``course.tracking.propagate`` on each call, with the neighbourhood each mask
-    was made with."""
-    import torch
-
-    from course.tracking import propagate
-
-    outs = []
-    for i, ((topk, temperature), (size, shape)) in enumerate(zip(case.params["calls"], case.truth["geometry"])):
-        current, context, probs = (torch.from_numpy(case.arrays[f"{n}{i}"]) for n in ("current", "context", "probs"))
-        outs.append(propagate(current, context, probs, size, shape, topk, temperature).double().numpy())
-    return {"probs": outs}
+    arrays = case.arrays
+    return {"probs": [dense_propagation(arrays[f"current{i}"], arrays[f"context{i}"], arrays[f"probs{i}"],
+                                        arrays[f"mask{i}"], topk, temperature)
+                      for i, (topk, temperature) in enumerate(case.params["calls"])]}
 
 
 # (h, w, t, M, size, shape, topk, temperature) of the hidden propagation calls.
@@ -449,8 +454,8 @@ def propagation_ties(seed) -> CaseInput:
     for h, w, t, m, size, shape, topk, temperature in HIDDEN_CALLS:
         _, _, probs = propagation_inputs(generator, h, w, t, 4, m)
         current, context = tied_features(generator, (h, w)), tied_features(generator, (t, h, w))
-        calls.append((current, context, probs, neighborhood_mask(h, w, size, shape), topk, temperature))
-    return propagation(calls, [(size, shape) for *_, size, shape, _, _ in HIDDEN_CALLS])
+        calls.append((current, context, probs, neighborhood_by_definition(h, w, size, shape), topk, temperature))
+    return propagation(calls)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -460,44 +465,48 @@ def propagation_ties(seed) -> CaseInput:
 
 def _cases() -> list[Case]:
     cases = [
-        public("get_similarity_no_loop: matches the seed notebook's table", seed_table_answer),
-        Case("get_similarity_no_loop", "other sizes, float64 and float16 inputs", similarity_dtypes,
+        public("get_similarity_no_loop", "seed-table", seed_table_answer),
+        Case("get_similarity_no_loop", "dtypes", "other sizes, float64 and float16 inputs", similarity_dtypes,
              similarity_dtypes_answer, "similarity", hidden=True, timeout_s=60),
-        public("clip_zero_shot_classifier: predicts the most similar class text", zero_shot_answer,
+        public("clip_zero_shot_classifier", "most-similar-text", zero_shot_answer,
                discriminating(fixtures.zero_shot, tells_zero_shot_apart)),
-        Case("clip_zero_shot_classifier", "batch size does not change predictions",
+        Case("clip_zero_shot_classifier", "batch-sizes", "batch size does not change predictions",
              discriminating(lambda s: fixtures.zero_shot(s, count=10, batch_sizes=(1, 4, 64),
                                                          classes=fixtures.ZERO_SHOT_CLASSES[::-1]), tells_zero_shot_apart),
              zero_shot_answer, "zero_shot", hidden=True),
-        public("CLIPImageRetriever: returns the k most similar images, best first", retrieval_answer,
+        public("CLIPImageRetriever", "top-k", retrieval_answer,
                discriminating(fixtures.retrieval, tells_retrieval_apart)),
-        Case("CLIPImageRetriever", "batched encoding gives the same ranking",
+        Case("CLIPImageRetriever", "batched-encoding", "batched encoding gives the same ranking",
              discriminating(lambda s: fixtures.retrieval(s, count=13, ks=(1, 4, 13), batch_sizes=(1, 5, 64)),
                             tells_retrieval_apart), retrieval_answer, "retrieval", hidden=True),
-        public("DavisDataset: get_sample reads palette (2017) and 0/255 (2016) masks", davis_sample_answer),
-        public("DavisDataset: process_frames and process_masks: shapes, batching, patch grid", davis_process_answer),
-        Case("DavisDataset", "other frame sizes, image size and patch size", davis_process_other,
+        public("DavisDataset", "get-sample", davis_sample_answer),
+        public("DavisDataset", "process", davis_process_answer),
+        Case("DavisDataset", "process-other-sizes", "other frame sizes, image size and patch size", davis_process_other,
              davis_process_answer, "davis_process", hidden=True),
-        public("DINOSegmentation: IoU thresholds after training on one generated frame", segmentation_answer),
-        Case("DINOSegmentation", "IoU thresholds on another generated clip", fixtures.segmentation_generated,
-             segmentation_answer, "segmentation", hidden=True),
-        public("compute_iou: hand-worked values, absent classes left out", iou_answer),
-        Case("compute_iou", "random label maps, numpy and torch inputs", iou_random, iou_answer, "iou", hidden=True,
-             timeout_s=60),
-        public("make_neighborhood_mask: circle and square masks on small grids", neighborhood_answer),
-        Case("make_neighborhood_mask", "strips, large and small radii", neighborhood_other, neighborhood_answer,
-             "neighborhood", hidden=True, timeout_s=60),
-        public("propagate_dense: matches the kit's propagate on small grids, ties kept", propagation_answer,
-               propagation_small),
-        Case("propagate_dense", "more ties, top-k beyond the neighbourhood, one context frame, low temperature",
+        public("DINOSegmentation", "one-frame", segmentation_answer),
+        Case("DINOSegmentation", "another-clip", "IoU thresholds on another generated clip",
+             fixtures.segmentation_generated, segmentation_answer, "segmentation", hidden=True),
+        public("compute_iou", "hand-worked", iou_answer),
+        Case("compute_iou", "random-maps", "random label maps, numpy and torch inputs", iou_random, iou_answer, "iou",
+             hidden=True, timeout_s=60),
+        public("make_neighborhood_mask", "small-grids", neighborhood_answer),
+        Case("make_neighborhood_mask", "strips-and-radii", "strips, large and small radii", neighborhood_other,
+             neighborhood_answer, "neighborhood", hidden=True, timeout_s=60),
+        public("propagate_dense", "small-grids", propagation_answer, propagation_small),
+        Case("propagate_dense", "ties-and-edges",
+             "more ties, top-k beyond the neighbourhood, one context frame, low temperature",
              propagation_ties, propagation_answer, "propagation", hidden=True, timeout_s=60),
     ]
     if REAL_FEATURES.is_file():
-        cases.insert(11, Case("DINOSegmentation", "IoU thresholds on real DINO features of the notebook's DAVIS exercise",
-                              real_segmentation, segmentation_answer, "segmentation"))
-    missing = {c.id for c in PUBLIC_CASES} - {c.id for c in cases if c.public}
+        cases.append(Case("DINOSegmentation", "real-features",
+                          "IoU thresholds on real DINO features of the notebook's DAVIS exercise",
+                          real_segmentation, segmentation_answer, "segmentation"))
+    missing = {(c.question, c.key) for c in PUBLIC_CASES} - {(c.question, c.key) for c in cases if c.public}
     assert not missing, f"public cases without a graded case: {missing}"
-    return cases
+    identities = [c.identity for c in cases]
+    assert len(set(identities)) == len(identities), f"two cases share a key: {identities}"
+    order = list(assignment.QUESTIONS)
+    return sorted(cases, key=lambda c: order.index(c.question))  # by question, in order of writing within one
 
 
 CASES = _cases()

@@ -90,12 +90,13 @@ def grading_key() -> bytes:
     return KEY_FILE.read_bytes().strip()
 
 
-def case_seed(key: bytes, modules: dict, case_id: str, submission_id: str = "") -> int:
+def case_seed(key: bytes, modules: dict, case_identity: str, submission_id: str = "") -> int:
     """A seed no student can predict (it needs the key), the same on a regrade of the same
     submission; another submission of the same files (another ``submission_id``: Gradescope's)
-    gets other inputs, so what earlier results revealed about them is of no use."""
+    gets other inputs, so what earlier results revealed about them is of no use.
+    ``case_identity``: ``Case.identity`` (question and key), not its title, which may be edited."""
     digest = hashlib.sha256(b"".join(hashlib.sha256(modules[m]).digest() for m in sorted(modules)))
-    message = digest.digest() + submission_id.encode() + b"\0" + case_id.encode()
+    message = digest.digest() + submission_id.encode() + b"\0" + case_identity.encode()
     return int.from_bytes(hmac.new(key, message, hashlib.sha256).digest()[:8], "big") >> 2
 
 
@@ -311,7 +312,7 @@ def grade_case(grading: Grading, case, imported: dict) -> Outcome:
                             "(the collector's submission.zip holds it)")
     if not imported[case.module][0].get("ok"):
         return Outcome(0.0, imported[case.module][1])
-    seed = case_seed(grading.key, grading.submission.modules, case.id, grading.submission_id)
+    seed = case_seed(grading.key, grading.submission.modules, case.identity, grading.submission_id)
     case_input = case.make(seed)
     expected = case.answer(case_input, seed)
     record, printed = grading.run(case_input, [case.module], case.timeout_s)

@@ -1,6 +1,6 @@
 """The public cases' expected values, stored with the kit for the notebooks' check cells.
 
-    python -m instructor.grading.public            # (re)write course/checks/expected/*.json
+    python -m instructor.grading.public            # (re)write course/checks/expected/<question>/<key>.json
     python -m instructor.grading.public --check    # exit 1 when a stored file is not what it should be
 
 The values come from this grader's answers (``instructor.grading.cases``) on the public inputs
@@ -32,16 +32,21 @@ def expected_texts() -> dict:
     return texts
 
 
+def stored_files() -> list:
+    """The expected values and inputs stored in the kit: ``<question>/<case key>.json`` and ``.npz``."""
+    return sorted(path for path in EXPECTED_DIR.rglob("*") if path.suffix in (".json", ".npz"))
+
+
 def write_expected() -> list:
     """Write every public case's expected values (and stored inputs); the paths written."""
     from course.checks.fixtures import save_case
 
-    EXPECTED_DIR.mkdir(exist_ok=True)
     texts = expected_texts()
-    for path in [*EXPECTED_DIR.glob("*.json"), *EXPECTED_DIR.glob("*.npz")]:
+    for path in stored_files():
         if path not in texts:
             path.unlink()
     for path, content in texts.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
             path.write_text(content)
         else:
@@ -57,16 +62,16 @@ def stale_expected() -> list[str]:
     texts = expected_texts()
     for path, content in texts.items():
         if not path.is_file():
-            problems.append(f"{path.name} is missing: run python -m instructor.grading.public")
+            problems.append(f"{path.relative_to(EXPECTED_DIR)} is missing: run python -m instructor.grading.public")
         elif isinstance(content, str) and not _same(wire.decode(path.read_bytes()), wire.decode(content)):
-            problems.append(f"{path.name} is not what the grader computes: run python -m instructor.grading.public")
+            problems.append(f"{path.relative_to(EXPECTED_DIR)} is not what the grader computes: run "
+                            "python -m instructor.grading.public")
         elif not isinstance(content, str):
             stored = load_case(path)
             if (stored.driver, stored.params) != (content.driver, content.params) or not _same(stored.arrays, content.arrays):
-                problems.append(f"{path.name} does not hold the inputs the grader makes: run "
+                problems.append(f"{path.relative_to(EXPECTED_DIR)} does not hold the inputs the grader makes: run "
                                 "python -m instructor.grading.public")
-    problems += [f"{p.name} belongs to no public case" for p in [*EXPECTED_DIR.glob("*.json"), *EXPECTED_DIR.glob("*.npz")]
-                 if p not in texts]
+    problems += [f"{p.relative_to(EXPECTED_DIR)} belongs to no public case" for p in stored_files() if p not in texts]
     return problems
 
 
