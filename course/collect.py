@@ -194,8 +194,7 @@ def review_module(review: Review, path: Path, relative: str, module: str, import
 def import_problems(kit_root: Path, modules: list[str]) -> dict[str, str]:
     """module -> why it does not import as the grader imports it: in a fresh process per module
     beside the kit's view (``course.checks.view``), as the check cells run it. Empty when all import."""
-    from course.checks import fixtures, runner
-    from course.checks.public import read_record
+    from course.checks import fixtures, runner, wire
     from course.checks.view import build_view
 
     package = Path(__file__).resolve().parent
@@ -220,7 +219,7 @@ def import_problems(kit_root: Path, modules: list[str]) -> dict[str, str]:
                 process.kill()
                 found[module] = f"importing it takes more than {IMPORT_TIMEOUT_S:.0f} s: code that runs at import?"
                 continue
-            record = read_record(work / module / "out.json")
+            record = wire.read_record(work / module / "out.json", process.returncode)
             if not (isinstance(record, dict) and record.get("ok")):
                 found[module] = str(record.get("message") or "it failed" if isinstance(record, dict) else record)
     return found

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from course.vit import model_patch_size as vit_patch_size
+from course.vit import model_patch_size
 from course.paths import cache_dir, hf_hub_dir, offline
 
 DINOV3_GITHUB = "https://github.com/facebookresearch/dinov3.git"
@@ -394,11 +394,6 @@ def is_timm_model(model) -> bool:
     """True for a timm ViT (DINOv3's ``Eva``): ``forward_features`` gives [B, prefix + N, D] tokens,
     the first ``num_prefix_tokens`` of them [CLS] and registers."""
     return not is_transformers_model(model) and hasattr(model, "num_prefix_tokens") and hasattr(model, "forward_features")
-
-
-def model_patch_size(model) -> int:
-    """Patch size in pixels of a timm, hub or transformers DINOv3 model."""
-    return vit_patch_size(model.config if is_transformers_model(model) else model)
 
 
 def model_device(model) -> torch.device:

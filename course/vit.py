@@ -13,11 +13,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def model_patch_size(model) -> int:
-    """Patch size in pixels of a ViT or of a transformers config: its ``patch_size``, else its
-    ``patch_embed.patch_size`` (timm, DINO's torch.hub models), as an int or a square pair."""
+    """Patch size in pixels of a ViT (DINO's torch.hub models, timm, DINOv3's hub or transformers
+    models) or of a transformers config: its ``patch_size``, else its ``patch_embed.patch_size``,
+    else its config's, as an int or a square pair."""
     size = getattr(model, "patch_size", None)
     if size is None:
-        size = model.patch_embed.patch_size
+        size = model.patch_embed.patch_size if hasattr(model, "patch_embed") else model.config.patch_size
     if isinstance(size, (tuple, list)):
         if len(set(size)) != 1:
             raise ValueError(f"non-square patches {size} are not supported")

@@ -76,6 +76,20 @@ def test_wire_limits_the_size_and_cleans_text():
     assert cleaned.startswith("a") and "\x00" not in cleaned and "\x1b" not in cleaned and cleaned.endswith("\n")
 
 
+def test_one_record_reader_says_why_there_is_no_record(tmp_path):
+    """``wire.read_record`` serves the grader, the check cells and the collector: a record, or why not."""
+    out = tmp_path / "out.json"
+    assert "ended (exit status 3) before a result came back" in wire.read_record(out, 3)["message"]  # no file
+    out.write_bytes(b"")
+    assert "killed by signal SIGKILL" in wire.read_record(out, -9)["message"]
+    out.write_text("[1, 2")
+    assert "could not be read" in wire.read_record(out)["message"]
+    out.write_text("[1, 2]")
+    assert "not a record of the case runner" in wire.read_record(out)["message"]
+    out.write_text(wire.encode({"ok": True, "outputs": {"x": 1}}))
+    assert wire.read_record(out, 0) == {"ok": True, "outputs": {"x": 1}}
+
+
 def test_wire_refuses_what_cannot_be_returned():
     with pytest.raises(TypeError, match="object"):
         wire.encode({"x": np.array([object()])})

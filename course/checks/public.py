@@ -105,16 +105,6 @@ def judge(record, case_input, criterion: str, expected) -> Verdict:
     return Verdict(True, note or "")
 
 
-def read_record(path: Path):
-    """The runner's record in ``path``, read with the bounded reader; a failure record otherwise."""
-    from course.checks import wire
-
-    try:
-        return wire.decode(path.read_bytes())
-    except wire.WireError as error:
-        return {"ok": False, "message": f"the result of your code could not be read: {error}"}
-
-
 def run_public_case(case: PublicCase, kit_dir: Path, work: Path, graded: dict) -> Verdict:
     """Run one public case on the graded files ``graded`` (name -> bytes) of the kit at ``kit_dir``."""
     from course.checks import runner, wire
@@ -131,13 +121,13 @@ def run_public_case(case: PublicCase, kit_dir: Path, work: Path, graded: dict) -
         argv = runner.command(sys.executable, [str(view)], case_dir, handle.fileno())
         env = {**os.environ, "HOME": str(scratch), "TMPDIR": str(scratch), "PYTHONHASHSEED": "0"}
         try:
-            subprocess.run(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, pass_fds=(handle.fileno(),),
-                           timeout=case.timeout_s, capture_output=True)
+            ended = subprocess.run(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, pass_fds=(handle.fileno(),),
+                                   timeout=case.timeout_s, capture_output=True)
         except subprocess.TimeoutExpired:
             return Verdict(False, f"time limit: your code ran longer than {case.timeout_s:.0f} s; look for an "
                                   "endless loop or far too much work")
     expected = wire.decode(case.expected_file.read_bytes())
-    return judge(read_record(out), case_input, case.criterion, expected)
+    return judge(wire.read_record(out, ended.returncode), case_input, case.criterion, expected)
 
 
 def check(*questions: str, kit_dir: Path | None = None, echo=print) -> bool:

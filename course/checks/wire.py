@@ -6,7 +6,8 @@ lists, dicts with string keys, and arrays. ``encode`` writes it as JSON, arrays 
 ``{"__array__": <base64 of the raw bytes>, "dtype": "<f4", "shape": [...]}`` and non-finite
 floats as ``{"__float__": "nan"}``.
 
-``decode`` is what the trusted side reads that JSON with. The child is untrusted, so ``decode``
+``decode`` is what the trusted side reads that JSON with (``read_record``: a runner's record
+file, for the grader, the check cells and the collector alike). The child is untrusted, so ``decode``
 assumes nothing: it bounds the size, the nesting depth, the number of items, the length of
 strings and the size of arrays, allows only the types above (array dtypes: bool, integers,
 floats), refuses anything malformed with ``WireError``, and never runs code of the child's
@@ -20,7 +21,9 @@ import base64
 import binascii
 import json
 import math
+import signal
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -180,3 +183,38 @@ def _array(raw: dict) -> np.ndarray:
     if len(buffer) != count * kind.itemsize:
         raise WireError("an array's data does not match its shape and dtype")
     return np.frombuffer(buffer, dtype=kind).reshape(shape).copy()
+
+
+# ----------------------------------------------------------------------------------------------
+# A runner's record file
+# ----------------------------------------------------------------------------------------------
+
+
+def read_record(path: Path, returncode: int | None = None) -> dict:
+    """The case runner's record in ``path`` (``{"ok": bool, ...}``), read with ``decode``, or a
+    failure record saying why there is none: the file is empty (the code ended first, with
+    ``returncode`` when known), too large, malformed, or not a runner's record."""
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0:
+        return {"ok": False, "message": ended_without_record(returncode)}
+    if size > MAX_BYTES:
+        return {"ok": False, "message": "your code returned far too much data for the grader to read"}
+    try:
+        record = decode(path.read_bytes())
+    except WireError as error:
+        return {"ok": False, "message": f"the result of your code could not be read: {error}"}
+    if not isinstance(record, dict) or not isinstance(record.get("ok"), bool):
+        return {"ok": False, "message": "the result of your code could not be read: not a record of the case runner"}
+    return record
+
+
+def ended_without_record(returncode: int | None) -> str:
+    """Why a runner that wrote no record ended, from its exit status (negative: a signal)."""
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        why = {"SIGXFSZ": ": it wrote a file larger than allowed (printing included)",
+               "SIGKILL": ": it was killed (memory exhausted?)"}.get(name, "")
+        return f"your code was killed by signal {name}{why}"
+    status = "" if returncode is None else f" (exit status {returncode})"
+    return (f"your code ended{status} before a result came back: do not call sys.exit(), exit(), quit() or "
+            "os._exit() in graded code")

@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import select
-import signal
 import sys
 import tempfile
 import threading
@@ -166,36 +165,16 @@ class OutputTail:
         return wire.clean_text(text, 3 * self.keep)
 
 
-def read_record(out_path: Path, run) -> dict:
-    """The runner's record, read with the bounded reader, or a record saying why there is none."""
+def run_record(out_path: Path, run) -> dict:
+    """The record of a sandboxed run: why it was stopped (time, memory), or what its runner wrote
+    (``wire.read_record``)."""
     if run.timed_out:
         return {"ok": False, "message": f"time limit: your code ran longer than {run.limits.timeout_s:.0f} s and was "
                                         "stopped; look for an endless loop or far too much work"}
     if run.memory_exceeded:
         return {"ok": False, "message": f"memory limit: your code used more than {run.limits.memory_mb} MB and was "
                                         "stopped; avoid building huge arrays"}
-    size = out_path.stat().st_size if out_path.is_file() else 0
-    if size == 0:
-        return {"ok": False, "message": ended_without_record(run.returncode)}
-    if size > wire.MAX_BYTES:
-        return {"ok": False, "message": "your code returned far too much data for the grader to read"}
-    try:
-        record = wire.decode(out_path.read_bytes())
-    except wire.WireError as error:
-        return {"ok": False, "message": f"the result of your code could not be read: {error}"}
-    if not isinstance(record, dict) or not isinstance(record.get("ok"), bool):
-        return {"ok": False, "message": "the result of your code could not be read: not a record of the case runner"}
-    return record
-
-
-def ended_without_record(returncode) -> str:
-    if returncode is not None and returncode < 0:
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
-        why = {"SIGXFSZ": ": it wrote a file larger than allowed (printing included)",
-               "SIGKILL": ": it was killed (memory exhausted?)"}.get(name, "")
-        return f"your code was killed by signal {name}{why}"
-    return (f"your code ended (exit status {returncode}) before the grader got a result: do not call sys.exit(), "
-            "exit(), quit() or os._exit() in graded code")
+    return wire.read_record(out_path, run.returncode)
 
 
 def failure_text(verdict: Verdict, printed: str) -> str:
@@ -273,7 +252,7 @@ class Grading:
             finally:
                 os.close(fd)
                 printed = "\n".join(s for s in (stream.text() for stream in streams) if s.strip())
-            return read_record(out, run), printed
+            return run_record(out, run), printed
         finally:
             for leftover in (out, case_dir, scratch):
                 remove_tree(leftover)
