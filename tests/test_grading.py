@@ -536,6 +536,29 @@ def plant_instructor_files(folder: Path) -> list[Path]:
             folder / "kit" / "course", history / ".git"]
 
 
+def test_a_user_sandbox_that_cannot_read_the_grader_packages_is_the_graders_error_not_the_students(
+        tmp_path, monkeypatch):
+    """A grader installed under a folder private to root (a venv in /root, a clone in a 0700
+    folder): sandbox users cannot import numpy, which once read as "importing clip_dino.py
+    failed" and 0 points. It is refused before any case runs, as the grader's own error."""
+    import site
+
+    from instructor.grading import sandbox
+
+    packages = {str(Path(p).resolve()) for p in site.getsitepackages()}
+    monkeypatch.setattr(sandbox, "is_root", lambda: True)
+    monkeypatch.setattr(sandbox, "reachable_by", lambda uid, path: str(Path(path).resolve()) not in packages)
+    with pytest.raises(RuntimeError, match="cannot read the grader's packages"):
+        sandbox.make_sandbox("user")
+    submission = tmp_path / "sub"
+    submission.mkdir()
+    for module in assignment.GRADED_MODULES:
+        (submission / f"{module}.py").write_text(reference(module))
+    document = grade.grade(submission, tmp_path / "out" / "results.json", sandbox="user", only=["compute_iou"])
+    assert document["output"].startswith("internal grader error, not caused by your code")
+    assert "cannot read the grader's packages" in document["output"] and document["score"] == 0
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' sandbox needs a root grader")
 def test_without_namespaces_grading_refuses_readable_instructor_files_and_says_how_to_fix_them(tmp_path):
     """The floor without namespaces rests on file permissions: the grader looks at the whole

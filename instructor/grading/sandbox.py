@@ -877,6 +877,11 @@ def make_sandbox(mode: str) -> Sandbox:
     if mode == "user":
         if not is_root():
             raise RuntimeError("the 'user' sandbox needs a grader running as root (to run cases as other users)")
+        private = [p for p in site.getsitepackages() if Path(p).is_dir() and not reachable_by(BASE_UID, Path(p))]
+        if private:  # graded code could not import numpy: its import would fail as if it were the student's fault
+            raise RuntimeError(f"the sandbox users cannot read the grader's packages in {private[0]} (a folder on its "
+                               "path is private to root): graded code could not import numpy or torch. Install the "
+                               "grader where others may read it (chmod o+rx on each folder above it) or use bwrap")
         if not reachable_by(BASE_UID, Path(sys.executable)):
             python = system_python()
             if python is None:
