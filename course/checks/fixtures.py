@@ -172,12 +172,16 @@ def davis_sample(seed: int | None = None) -> CaseInput:
 def davis_process(seed: int | None = None, image_size: int = 64, patch_size: int = 8, batch_sizes=(1, 3),
                   **size) -> CaseInput:
     """process_frames (at two batch sizes) and process_masks on a generated clip (public seed 6),
-    and process_masks on a striped mask too."""
+    and process_masks on a striped and a checkered mask too."""
     seed = 6 if seed is None else seed
     files, frames, masks = davis_files(seed, names=("clip2017",), **size)
-    # One more mask: 3-pixel stripes of ids 0 and 4, where any resizing that blends ids invents some.
+    # Two more masks of ids 0 and 4, where a resizing that blends ids invents 1, 2 or 3: 3-pixel
+    # stripes, and a 1-pixel checkerboard, which any sampling off the pixel grid blends (bilinear
+    # at grid points that fall on whole pixels along one axis once passed 4 draws in 50).
     stripes = np.where((np.arange(masks.shape[2]) // 3) % 2, 4, 0).astype(np.uint8)  # [W]
-    masks = np.concatenate([masks, np.broadcast_to(stripes, masks.shape[1:])[None]])  # [T + 1, H, W]
+    rows, cols = np.indices(masks.shape[1:])  # [H, W] each
+    checkers = np.where((rows + cols) % 2, 4, 0).astype(np.uint8)  # [H, W]
+    masks = np.concatenate([masks, np.broadcast_to(stripes, masks.shape[1:])[None], checkers[None]])  # [T + 2, H, W]
     return CaseInput("davis_process", {"image_size": image_size, "patch_size": patch_size, "dino_seed": seed,
                                        "batch_sizes": list(batch_sizes)},
                      {"frames": frames, "masks": masks}, files)
