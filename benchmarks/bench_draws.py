@@ -13,10 +13,11 @@ once, and runs every alternative of the question on them, the reference included
 Prints, per question, a table: each alternative, whether it is correct or wrong, and per case
 the draws it passed over the draws run, then its verdict: ``ok``; ``DRAW DECIDES`` (a case
 passed on some draws only); ``LOSES POINTS`` (a correct one failed a case); ``FULL MARKS`` (a
-wrong one passed every case on some draw); ``NOT RUN`` (a case has no draw yet). Also each case's seconds per draw (all its
-alternatives together). Exits 1 when any verdict is not ``ok``. Progress goes to stderr.
-Stopped early (Ctrl-C, or ``kill`` of its process id), it prints the table of the draws run so
-far, about as many of every case (chunks of draws go round the cases), and exits 1.
+wrong one passed every case on some draw); ``NOT RUN`` (a case has no draw yet). Also each
+case's seconds per draw (all its alternatives together). Exits 1 when any verdict is not
+``ok``. Progress goes to stderr. Stopped early (Ctrl-C, or ``kill`` of its process id), it
+prints the table of the draws run so far, about as many of every case (chunks of draws go round
+the cases), and exits 1.
 """
 
 from __future__ import annotations

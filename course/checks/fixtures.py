@@ -181,7 +181,8 @@ def davis_process(seed: int | None = None, image_size: int = 64, patch_size: int
     stripes = np.where((np.arange(masks.shape[2]) // 3) % 2, 4, 0).astype(np.uint8)  # [W]
     rows, cols = np.indices(masks.shape[1:])  # [H, W] each
     checkers = np.where((rows + cols) % 2, 4, 0).astype(np.uint8)  # [H, W]
-    masks = np.concatenate([masks, np.broadcast_to(stripes, masks.shape[1:])[None], checkers[None]])  # [T + 2, H, W]
+    extra = np.stack([np.broadcast_to(stripes, masks.shape[1:]), checkers])  # [2, H, W]
+    masks = np.concatenate([masks, extra])  # [T + 2, H, W]
     return CaseInput("davis_process", {"image_size": image_size, "patch_size": patch_size, "dino_seed": seed,
                                        "batch_sizes": list(batch_sizes)},
                      {"frames": frames, "masks": masks}, files)

@@ -31,8 +31,8 @@ EXPECTED_DIR = Path(__file__).with_name("expected")
 @dataclass(frozen=True)
 class PublicCase:
     question: str
-    key: str  # the case's identity within its question: its stored files' names and its fresh inputs' seed;
-    name: str  # the title shown to students, free to edit              never changed once graded
+    key: str  # its identity within the question (stored files' names, fresh inputs' seed): never changed
+    name: str  # the title shown to students, free to edit
     make: Callable | None  # a maker of course.checks.fixtures (seed None: this case's inputs), or None:
     criterion: str  # a key of course.checks.criteria.CRITERIA          the inputs are stored (inputs_file)
     timeout_s: float = 120.0
@@ -55,21 +55,25 @@ class PublicCase:
 
 
 PUBLIC_CASES = [
-    PublicCase("get_similarity_no_loop", "seed-table", "matches the seed notebook's table", fixtures.similarity_seed_table,
-               "similarity", 60),
-    PublicCase("clip_zero_shot_classifier", "most-similar-text", "predicts the most similar class text", fixtures.zero_shot, "zero_shot"),
-    PublicCase("CLIPImageRetriever", "top-k", "returns the k most similar images, best first", fixtures.retrieval, "retrieval"),
-    PublicCase("DavisDataset", "get-sample", "get_sample reads palette (2017) and 0/255 (2016) masks", fixtures.davis_sample,
-               "davis_sample"),
+    PublicCase("get_similarity_no_loop", "seed-table", "matches the seed notebook's table",
+               fixtures.similarity_seed_table, "similarity", 60),
+    PublicCase("clip_zero_shot_classifier", "most-similar-text", "predicts the most similar class text",
+               fixtures.zero_shot, "zero_shot"),
+    PublicCase("CLIPImageRetriever", "top-k", "returns the k most similar images, best first", fixtures.retrieval,
+               "retrieval"),
+    PublicCase("DavisDataset", "get-sample", "get_sample reads palette (2017) and 0/255 (2016) masks",
+               fixtures.davis_sample, "davis_sample"),
     PublicCase("DavisDataset", "process", "process_frames and process_masks: shapes, batching, patch grid",
                fixtures.davis_process, "davis_process"),
     PublicCase("DINOSegmentation", "one-frame", "IoU thresholds after training on one generated frame",
                fixtures.segmentation_generated, "segmentation"),
-    PublicCase("compute_iou", "hand-worked", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou", 60),
-    PublicCase("make_neighborhood_mask", "small-grids", "circle and square masks on small grids", fixtures.neighborhood_small,
-               "neighborhood", 60),
+    PublicCase("compute_iou", "hand-worked", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou",
+               60),
+    PublicCase("make_neighborhood_mask", "small-grids", "circle and square masks on small grids",
+               fixtures.neighborhood_small, "neighborhood", 60),
     # Its inputs need neighbourhood masks, which only the grader's code makes: they are stored.
-    PublicCase("propagate_dense", "small-grids", "matches the dense formulation on small grids, ties kept", None, "propagation", 60),
+    PublicCase("propagate_dense", "small-grids", "matches the dense formulation on small grids, ties kept", None,
+               "propagation", 60),
 ]
 
 

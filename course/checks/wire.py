@@ -7,8 +7,8 @@ lists, dicts with string keys, and arrays. ``encode`` writes it as JSON, arrays 
 floats as ``{"__float__": "nan"}``.
 
 ``decode`` is what the trusted side reads that JSON with (``read_record``: a runner's record
-file, for the grader, the check cells and the collector alike). The child is untrusted, so ``decode``
-assumes nothing: it bounds the size, the nesting depth, the number of items, the length of
+file, for the grader, the check cells and the collector alike). The child is untrusted, so
+``decode`` assumes nothing: it bounds the size, the nesting depth, the number of items, the length of
 strings and the size of arrays, allows only the types above (array dtypes: bool, integers,
 floats), refuses anything malformed with ``WireError``, and never runs code of the child's
 (no pickle, no custom JSON hooks of the child's). Strings come back as valid Unicode: lone
