@@ -5,7 +5,7 @@ of every graded case.
     .venv/bin/python benchmarks/bench_draws.py --questions compute_iou,DINOSegmentation --draws 50 --jobs 2
 
 The grader draws each case's inputs from a seed (its key and the submission: see
-``instructor.grading.grade.case_seed``). This script draws seeds of the same kind (62-bit, from a
+``instructor.grading.grader.case_seed``). This script draws seeds of the same kind (62-bit, from a
 hash of ``--salt``, the case and the draw number), makes each draw's inputs and expected answer
 once, and runs every alternative of the question on them, the reference included, through
 ``run_in_process`` (the grader's inputs, driver, wire format and criterion, without a sandbox).
@@ -98,7 +98,7 @@ def modules_of(question: str, name: str, code: str) -> dict:
 
 def run_draws(task) -> tuple[str, int, dict, int, float]:
     """(question, case index, {alternative: draws passed}, draws run, seconds) for one chunk of draws."""
-    from instructor.grading.grade import run_in_process
+    from instructor.grading.grader import run_in_process
 
     question, index, seeds, only = task
     case = question_cases(question)[index]

@@ -28,10 +28,9 @@ CALIBRATE_COMMAND = "python -m instructor.calibrate"
 CLIP_CLASSES = ["a person", "an animal", "food", "a landscape", "other"]
 CLIP_QUERIES = ["sports", "black and white"]
 CLIP_TOP_K = 2
-# notebooks/dinov3_tracking.ipynb's hyperparameters (section 7) and its short side offline.
-TRACKING_SETTINGS = dict(max_context_length=7, neighborhood_size=12, neighborhood_shape="circle", topk=5,
-                         temperature=0.2, upsample="bilinear")
-TRACKING_SHORT_SIDE, OFFLINE_TRACKING_SHORT_SIDE = 960, 128
+# notebooks/dinov3_tracking.ipynb's short side offline; its other hyperparameters are the defaults
+# of course.tracking.TrackingConfig.
+OFFLINE_TRACKING_SHORT_SIDE = 128
 # notebooks/dino.ipynb's DAVIS exercise offline (the shipped DAVIS 2016 sample): sequence, training frame.
 OFFLINE_DINO_EXERCISE = ("blackswan", 8)
 

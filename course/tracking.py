@@ -45,8 +45,11 @@ class TrackingConfig:
     - temperature: softmax temperature on cosine similarities (TEMPERATURE = 0.2).
     - short_side: frames are resized so the short side is this, rounded up to the patch size
       (SHORT_SIDE = 960; 480 is 4x cheaper).
-    - upsample: "nearest" (upstream notebook) or "bilinear" (how the DINOv3 paper scores DAVIS)
-      to bring patch probabilities to the mask size.
+    - upsample: "bilinear" (how the DINOv3 paper scores DAVIS; UPSAMPLE) or "nearest" (the
+      upstream notebook) to bring patch probabilities to the mask size.
+
+    These defaults are the tracking notebook's hyperparameters (tests/test_calibration.py checks
+    its cell against them): the one place they are set.
     """
 
     max_context_length: int = 7
@@ -55,7 +58,7 @@ class TrackingConfig:
     topk: int = 5
     temperature: float = 0.2
     short_side: int = 960
-    upsample: str = "nearest"
+    upsample: str = "bilinear"
 
 
 # ----------------------------------------------------------------------------- frames and masks

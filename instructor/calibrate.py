@@ -198,8 +198,8 @@ def calibrate_tracking(device: str, model_name: str = "dinov3_vits16", source: s
     sequence = assignment.OFFLINE_TRACKING_SEQUENCE if offline() else assignment.TRACKING_SEQUENCE
     frames, gt_masks = dataset.get_sample(sequence)  # [T, H, W, 3], [T, H, W]
     gt_masks = without_void(gt_masks)
-    short_side = calibration.OFFLINE_TRACKING_SHORT_SIDE if offline() else calibration.TRACKING_SHORT_SIDE
-    config = TrackingConfig(short_side=short_side, **calibration.TRACKING_SETTINGS)
+    short_side = calibration.OFFLINE_TRACKING_SHORT_SIDE if offline() else TrackingConfig.short_side
+    config = TrackingConfig(short_side=short_side)  # the notebook's hyperparameters
     step(f"{sequence!r}: {len(frames)} frames; loading DINOv3 {model_name} ...")
     model = load_dinov3(model_name, device, **({"source": source} if source else {}))
     step(f"tracking at short side {short_side} (timed, so no per-frame progress) ...")

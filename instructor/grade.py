@@ -1,12 +1,12 @@
 """``python -m instructor.grade SUBMISSION [--results PATH] [--public-only]``: grade a submission.
 
-See ``instructor.grading.grade`` for what the grader does and ``instructor.grading.sandbox`` for
+See ``instructor.grading.grader`` for what the grader does and ``instructor.grading.sandbox`` for
 how it runs the submission.
 """
 
 import sys
 
-from instructor.grading.grade import main
+from instructor.grading.grader import main
 
 if __name__ == "__main__":
     sys.exit(main())

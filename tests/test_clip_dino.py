@@ -25,7 +25,7 @@ from course.checks.seed_table import SEED_SIMILARITY_TABLE
 from course.models import tiny_clip, tiny_dino
 from course.palette import davis_palette
 from instructor.grading.cases import CASES
-from instructor.grading.grade import run_in_process
+from instructor.grading.grader import run_in_process
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 REFERENCE = {"clip_dino": ref, "label_propagation": ref_propagation}

@@ -14,7 +14,7 @@ import pytest
 from benchmarks import bench_draws
 from course.assignment import GRADED_MODULES, QUESTIONS
 from instructor.grading.cases import CASES
-from instructor.grading.grade import run_in_process
+from instructor.grading.grader import run_in_process
 from tests.alternatives import CORRECT, WRONG
 from tests.hostile import patched
 

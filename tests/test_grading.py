@@ -18,7 +18,7 @@ from course import assignment
 from course.checks import fixtures, wire
 from course.checks.view import build_view, view_files
 from course.paths import KIT_ROOT
-from instructor.grading import cases, grade, intake
+from instructor.grading import cases, grader, intake
 from tests.hostile import patched, reference
 
 PACKAGE = KIT_ROOT / "course"
@@ -214,11 +214,11 @@ def test_build_view_puts_the_students_files_in_and_leaves_the_rest_out(tmp_path)
 
 def test_seeds_depend_on_the_key_and_the_files_and_repeat():
     files = {"clip_dino": b"a", "label_propagation": b"b"}
-    seed = grade.case_seed(b"key", files, "compute_iou/x")
-    assert seed == grade.case_seed(b"key", dict(files), "compute_iou/x")
-    assert seed != grade.case_seed(b"other", files, "compute_iou/x")
-    assert seed != grade.case_seed(b"key", {**files, "clip_dino": b"a "}, "compute_iou/x")
-    assert seed != grade.case_seed(b"key", files, "compute_iou/y")
+    seed = grader.case_seed(b"key", files, "compute_iou/x")
+    assert seed == grader.case_seed(b"key", dict(files), "compute_iou/x")
+    assert seed != grader.case_seed(b"other", files, "compute_iou/x")
+    assert seed != grader.case_seed(b"key", {**files, "clip_dino": b"a "}, "compute_iou/x")
+    assert seed != grader.case_seed(b"key", files, "compute_iou/y")
 
 
 def test_a_case_keeps_its_fresh_inputs_when_its_title_is_edited():
@@ -232,7 +232,7 @@ def test_a_case_keeps_its_fresh_inputs_when_its_title_is_edited():
     case = next(c for c in cases.CASES if c.question == "compute_iou" and c.hidden)
     for edited in (case, dataclasses.replace(case, name="a new title"), dataclasses.replace(case, key="another-key")):
         recorded = dataclasses.replace(edited, make=lambda seed: seeds.append(seed) or case.make(seed))
-        grade.grade_case(grading, recorded, {"clip_dino": ({"ok": True}, "")})
+        grader.grade_case(grading, recorded, {"clip_dino": ({"ok": True}, "")})
     assert seeds[0] == seeds[1] != seeds[2]
     assert len({c.identity for c in cases.CASES}) == len(cases.CASES)
 
@@ -270,18 +270,18 @@ def test_the_tracking_engine_equals_the_graders_answer_key_for_propagate_dense(h
 
 def test_results_document_is_clean_json_whatever_the_outputs():
     case = cases.CASES[0]
-    document = grade.results_document([case], {case.id: grade.Outcome(1.0, "ok \ud800 \x00 \x1b[1m")}, "sum\udfff",
+    document = grader.results_document([case], {case.id: grader.Outcome(1.0, "ok \ud800 \x00 \x1b[1m")}, "sum\udfff",
                                       "hidden")
     text = json.dumps(document, ensure_ascii=False)
     text.encode("utf-8")
-    assert document["score"] == pytest.approx(grade.case_points(case, [case]))
+    assert document["score"] == pytest.approx(grader.case_points(case, [case]))
 
 
 def test_an_internal_error_still_writes_valid_results(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "clip_dino.py").write_text(reference("clip_dino"))
     results = tmp_path / "results.json"
-    document = grade.grade(tmp_path / "s", results, only=["compute_iou"], sandbox="none",
+    document = grader.grade(tmp_path / "s", results, only=["compute_iou"], sandbox="none",
                            package_dir=tmp_path / "no-such-package")
     assert document == json.loads(results.read_text())
     assert document["score"] == 0 and document["output"].startswith("internal grader error")
@@ -291,7 +291,7 @@ def test_public_only_grades_the_public_cases_on_fresh_inputs(tmp_path):
     from tests.hostile import Attack
 
     submission = Attack("honest", ["compute_iou"]).build(tmp_path / "s")
-    document = grade.grade(submission, tmp_path / "r.json", include_hidden=False, only=["compute_iou"], sandbox="none")
+    document = grader.grade(submission, tmp_path / "r.json", include_hidden=False, only=["compute_iou"], sandbox="none")
     assert [t["name"] for t in document["tests"]] == ["compute_iou: hand-worked values, absent classes left out"]
     assert document["score"] == pytest.approx(assignment.POINTS["compute_iou"])
 
@@ -453,15 +453,15 @@ def test_the_public_clip_inputs_tell_plausible_wrong_answers_apart():
 
 def test_another_submission_of_the_same_files_gets_other_inputs():
     files = {"clip_dino": b"a"}
-    assert grade.case_seed(b"k", files, "c", "1001") == grade.case_seed(b"k", files, "c", "1001")  # a regrade
-    assert grade.case_seed(b"k", files, "c", "1001") != grade.case_seed(b"k", files, "c", "1002")
+    assert grader.case_seed(b"k", files, "c", "1001") == grader.case_seed(b"k", files, "c", "1001")  # a regrade
+    assert grader.case_seed(b"k", files, "c", "1001") != grader.case_seed(b"k", files, "c", "1002")
 
 
 def test_the_submission_id_comes_from_gradescopes_metadata(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"id": 123456, "previous_submissions": []}))
-    assert grade.submission_id(tmp_path / "m.json") == "123456"
+    assert grader.submission_id(tmp_path / "m.json") == "123456"
     (tmp_path / "bad.json").write_text("[1, 2]")
-    assert grade.submission_id(tmp_path / "bad.json") == "" and grade.submission_id(None) == ""
+    assert grader.submission_id(tmp_path / "bad.json") == "" and grader.submission_id(None) == ""
 
 
 def test_a_record_of_many_empty_items_is_refused_before_it_is_parsed():
@@ -554,7 +554,7 @@ def test_a_user_sandbox_that_cannot_read_the_grader_packages_is_the_graders_erro
     submission.mkdir()
     for module in assignment.GRADED_MODULES:
         (submission / f"{module}.py").write_text(reference(module))
-    document = grade.grade(submission, tmp_path / "out" / "results.json", sandbox="user", only=["compute_iou"])
+    document = grader.grade(submission, tmp_path / "out" / "results.json", sandbox="user", only=["compute_iou"])
     assert document["output"].startswith("internal grader error, not caused by your code")
     assert "cannot read the grader's packages" in document["output"] and document["score"] == 0
 
@@ -570,7 +570,7 @@ def test_without_namespaces_grading_refuses_readable_instructor_files_and_says_h
     import tempfile
 
     from instructor.grading import sandbox
-    from instructor.grading.grade import solution_lines
+    from instructor.grading.grader import solution_lines
 
     box = sandbox.make_sandbox("user")
     folder = Path(tempfile.mkdtemp(prefix="planted-", dir="/var/tmp"))
@@ -606,28 +606,28 @@ def test_results_say_how_many_hidden_cases_there_are_and_what_they_are_worth():
     chosen = [c for c in cases.CASES if c.question == "compute_iou"]
     hidden = [c for c in chosen if c.hidden]
     assert hidden and len(hidden) < len(chosen)
-    outcomes = {c.id: grade.Outcome(0.0 if c.hidden else 1.0, "x") for c in chosen}
-    document = grade.results_document(chosen, outcomes, "summary\n- a note")
-    worth = sum(grade.case_points(c, chosen) for c in hidden)
+    outcomes = {c.id: grader.Outcome(0.0 if c.hidden else 1.0, "x") for c in chosen}
+    document = grader.results_document(chosen, outcomes, "summary\n- a note")
+    worth = sum(grader.case_points(c, chosen) for c in hidden)
     lines = document["output"].splitlines()
     assert lines[0] == "summary" and lines[2] == "- a note"
     assert lines[1].startswith(f"Hidden cases: {len(hidden)} of the {len(chosen)} graded cases are hidden, "
                                f"worth {worth:g} of the {assignment.POINTS['compute_iou']:g} points")
     assert "shown after the due date" in lines[1]
-    assert grade.HIDDEN_VISIBILITY == "after_due_date"
+    assert grader.HIDDEN_VISIBILITY == "after_due_date"
     assert {t["visibility"] for t in document["tests"] if "(hidden)" in t["name"]} == {"after_due_date"}
     assert {t["visibility"] for t in document["tests"] if "(hidden)" not in t["name"]} == {"visible"}
-    published = grade.results_document(chosen, outcomes, "summary", "after_published")
+    published = grader.results_document(chosen, outcomes, "summary", "after_published")
     assert "once your instructor publishes the grades" in published["output"]
     assert {t["visibility"] for t in published["tests"] if "(hidden)" in t["name"]} == {"after_published"}
-    assert grade.build_parser().parse_args(["s"]).hidden_visibility == grade.HIDDEN_VISIBILITY
+    assert grader.build_parser().parse_args(["s"]).hidden_visibility == grader.HIDDEN_VISIBILITY
     with pytest.raises(ValueError, match="hidden_visibility"):
-        grade.results_document(chosen, outcomes, "summary", "later")
+        grader.results_document(chosen, outcomes, "summary", "later")
 
 
 def test_what_a_case_prints_is_kept_in_part_and_never_on_disk():
     """A case may print gigabytes: the grader keeps the start and the end of each stream only."""
-    tail = grade.OutputTail(keep=100)
+    tail = grader.OutputTail(keep=100)
     os.write(tail.write_fd, b"Joined session keyring: 1234\nstart " + b"." * 10_000 + b" the end")
     text = tail.text()
     assert text.startswith("start ") and text.endswith(" the end") and "Joined session keyring" not in text

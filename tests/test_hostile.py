@@ -28,7 +28,7 @@ import pytest
 
 from course.checks.runner import BOOTSTRAP
 from instructor.grading import sandbox as sandboxes
-from instructor.grading.grade import VISIBILITIES, case_points, grading_key, select_cases
+from instructor.grading.grader import VISIBILITIES, case_points, grading_key, select_cases
 from course.paths import KIT_ROOT
 from tests.hostile import ATTACKS, CANARY_ENV, CANARY_VALUE, NETWORK, Attack
 

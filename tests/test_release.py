@@ -595,7 +595,7 @@ def test_in_the_student_kit_checks_and_grader_agree(released, tmp_path):
     import subprocess
     import sys
 
-    from instructor.grading.grade import grade
+    from instructor.grading.grader import grade
     from tests.alternatives import CORRECT, WRONG
 
     result, _ = released

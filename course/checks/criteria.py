@@ -283,7 +283,7 @@ def retrieval(outputs, params, expected) -> None:
                 expect(all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(row) for i in top),
                        f"{what} should return a list of image indices (plain ints) in [0, {len(row)}), got "
                        f"{shown(record)}: {str(top)[:200]}")
-                found[b, q, j] = _retrieval_error(what, top, row)
+                found[b, q, j] = retrieval_error(what, top, row)
     for (b, q, j), error in found.items():
         if error:
             fine = [batch_sizes[o] for o in range(len(batch_sizes)) if not found[o, q, j]]
@@ -291,7 +291,7 @@ def retrieval(outputs, params, expected) -> None:
                                    "every batch the same way and keep them all, in order" if fine else ""))
 
 
-def _retrieval_error(what: str, top: list, row: np.ndarray) -> str | None:
+def retrieval_error(what: str, top: list, row: np.ndarray) -> str | None:
     """What is wrong with ``top`` as the best len(top) images of ``row``'s scores, or None."""
     k = len(top)
     best = [int(i) for i in np.argsort(-row, kind="stable")[:k]]
@@ -368,13 +368,18 @@ def _masks_hint(got: np.ndarray, want: np.ndarray) -> str:
 
 def davis_process(outputs, params, expected) -> str:
     """process_frames: [T, N, D] features close to DINO's on the resized, normalised frames
-    (mean cosine > 0.95: any reasonable resizing, nearest-neighbour included), the same at every
-    batch size;
+    (mean cosine > 0.5 once DINO's average patch feature is taken from both: any reasonable
+    resizing, nearest-neighbour included), the same at every batch size;
     process_masks: [T, N] integer labels, each one of the ids inside its patch's cell."""
     want = np.asarray(expected["features"], dtype=np.float64)  # [T, N, D]
     allowed = np.asarray(expected["allowed"], dtype=bool)  # [T, N, K]: label k occurs in the patch's cell
     frames, patches, dim = want.shape
     grid = int(round(patches ** 0.5))
+    # Patch features share a large common part, so even features shifted by one patch have a raw
+    # cosine near 0.9. With it taken away, over 200 draws of each case: nearest-neighbour resizing >= 0.64,
+    # the feature of the next patch <= 0.38 (raw: 0.950 and 0.916).
+    common = want.reshape(-1, dim).mean(0)  # [D]
+    centred_want = want - common  # [T, N, D]
     feats = expect_list(outputs.get("features"), len(params["batch_sizes"]), "process_frames")
     first = None
     for batch_size, got in zip(params["batch_sizes"], feats):
@@ -383,12 +388,15 @@ def davis_process(outputs, params, expected) -> str:
             (frames, patches + 1, dim): "that keeps the [CLS] token: drop the first token of each frame",
             (frames, grid, grid, dim): f"flatten each frame's {grid} x {grid} grid to N = {patches} patches, row by row",
         }.get(shape)).astype(np.float64)
-        cos = (values * want).sum(-1) / (np.linalg.norm(values, axis=-1) * np.linalg.norm(want, axis=-1) + 1e-12)
-        expect(cos.mean() > 0.95, f"{what}: the patch features agree poorly with DINO's (mean cosine "
-                                  f"{cos.mean():.3f}, should be > 0.95; worst frame {int(np.argmin(cos.mean(1)))}: "
-                                  f"{cos.mean(1).min():.3f}): resize each frame to image_size x image_size, scale to "
-                                  "[0, 1], normalise with the ImageNet mean and std, keep the last layer's patch "
-                                  "tokens and drop [CLS]")
+        centred = values - common  # [T, N, D]
+        cos = (centred * centred_want).sum(-1) / (np.linalg.norm(centred, axis=-1)
+                                                  * np.linalg.norm(centred_want, axis=-1) + 1e-12)  # [T, N]
+        expect(cos.mean() > 0.5, f"{what}: the patch features agree poorly with DINO's (mean cosine "
+                                 f"{cos.mean():.3f} once DINO's average patch feature is taken from both, "
+                                 f"should be > 0.5; worst frame {int(np.argmin(cos.mean(1)))}: "
+                                 f"{cos.mean(1).min():.3f}): resize each frame to image_size x image_size, scale to "
+                                 "[0, 1], normalise with the ImageNet mean and std, keep the last layer's patch "
+                                 "tokens and drop [CLS]")
         if first is None:
             first, first_batch, first_cos = values, batch_size, cos.mean()
         else:

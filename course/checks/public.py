@@ -128,8 +128,7 @@ def run_public_case(case: PublicCase, kit_dir: Path, work: Path, graded: dict) -
             ended = subprocess.run(argv, cwd=scratch, env=env, stdin=subprocess.DEVNULL, pass_fds=(handle.fileno(),),
                                    timeout=case.timeout_s, capture_output=True)
         except subprocess.TimeoutExpired:
-            return Verdict(False, f"time limit: your code ran longer than {case.timeout_s:.0f} s; look for an "
-                                  "endless loop or far too much work")
+            return judge(wire.time_limit_record(case.timeout_s), case_input, case.criterion, None)
     expected = wire.decode(case.expected_file.read_bytes())
     return judge(wire.read_record(out, ended.returncode), case_input, case.criterion, expected)
 

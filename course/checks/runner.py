@@ -99,11 +99,6 @@ def failure(stage: str, error: BaseException, files: list[Path]) -> dict:
 
 def run_case(case_dir: Path) -> dict:
     """Import the graded modules and run the case's driver; the record (never raises)."""
-    import numpy as np
-
-    from course.checks import wire
-    from course.checks.drivers import DRIVERS
-
     case = json.loads((case_dir / "case.json").read_text())
     modules, files = {}, [Path(sys.path[0], "course", f"{name}.py") for name in case["modules"]]
     for name in case["modules"]:
@@ -113,7 +108,20 @@ def run_case(case_dir: Path) -> dict:
             return failure("import", error, files)
     if case["driver"] == "import":
         return {"ok": True, "outputs": {}}
-    files = graded_files(modules)
+    return drive(case_dir, modules, graded_files(modules))
+
+
+def drive(case_dir: Path, modules: dict, files: list[Path]) -> dict:
+    """Run the driver of the case written at ``case_dir`` on ``modules`` (graded module name ->
+    module); the record (never raises). The one way a case runs: here, inside the sandbox or a
+    check cell's process, and in the grader's own process for the release's proofs and the tests
+    (``instructor.grading.grader.run_in_process``). ``files``: the graded files, for tracebacks."""
+    import numpy as np
+
+    from course.checks import wire
+    from course.checks.drivers import DRIVERS
+
+    case = json.loads((case_dir / "case.json").read_text())
     with np.load(case_dir / "arrays.npz", allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
     try:

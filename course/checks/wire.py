@@ -208,6 +208,18 @@ def read_record(path: Path, returncode: int | None = None) -> dict:
     return record
 
 
+def time_limit_record(seconds: float) -> dict:
+    """The record of a run stopped at its time limit (the grader's sandbox, a check cell)."""
+    return {"ok": False, "message": f"time limit: your code ran longer than {seconds:.0f} s and was stopped; look "
+                                    "for an endless loop or far too much work"}
+
+
+def memory_limit_record(megabytes: int) -> dict:
+    """The record of a run stopped at its memory limit."""
+    return {"ok": False, "message": f"memory limit: your code used more than {megabytes} MB and was stopped; avoid "
+                                    "building huge arrays"}
+
+
 def ended_without_record(returncode: int | None) -> str:
     """Why a runner that wrote no record ended, from its exit status (negative: a signal)."""
     if returncode is not None and returncode < 0:

@@ -47,7 +47,7 @@ from course.paths import KIT_ROOT
 
 # The grader's files, copied from the master kit beside the student's course package.
 GRADER_FILES = ("instructor/__init__.py", "instructor/grade.py", "instructor/grading/__init__.py",
-                "instructor/grading/cases.py", "instructor/grading/grade.py", "instructor/grading/intake.py",
+                "instructor/grading/cases.py", "instructor/grading/grader.py", "instructor/grading/intake.py",
                 "instructor/grading/sandbox.py")
 OPTIONAL_FILES = ("instructor/grading/grading.key", "instructor/grading/dino_features.npz")
 # Requirement names (as in the kit's requirements.txt) that grading imports, with the module each
@@ -154,7 +154,7 @@ def grading_requirements(root: Path = KIT_ROOT) -> str:
 
 def build_autograder(student_dir: Path, dist: Path, root: Path = KIT_ROOT) -> Path:
     """Write ``dist/autograder.zip`` from the student release at ``student_dir``; its path."""
-    from instructor.grading.grade import grading_key
+    from instructor.grading.grader import grading_key
 
     student_course = Path(student_dir) / "course"
     missing = [name for name in GRADED_MODULES if not (student_course / f"{name}.py").is_file()]

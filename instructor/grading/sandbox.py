@@ -132,7 +132,7 @@ def reachable_by(uid: int, path: Path) -> bool:
 
 
 SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
-GRADER_MODULES = ("cases", "grade", "sandbox", "intake", "release", "autograder", "calibrate", "public",
+GRADER_MODULES = ("cases", "grade", "grader", "sandbox", "intake", "release", "autograder", "calibrate", "public",
                   "export_features", "gradescope_roots", "alternatives", "hostile")  # instructor-only sources
 SKIPPED_TOPS = ("/proc", "/sys", "/dev")  # kernel and device files, not copies of anything
 CANDIDATE_SUFFIXES = (".py", ".pyc", ".zip", ".key")  # the names instructor_only looks at

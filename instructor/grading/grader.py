@@ -169,12 +169,25 @@ def run_record(out_path: Path, run) -> dict:
     """The record of a sandboxed run: why it was stopped (time, memory), or what its runner wrote
     (``wire.read_record``)."""
     if run.timed_out:
-        return {"ok": False, "message": f"time limit: your code ran longer than {run.limits.timeout_s:.0f} s and was "
-                                        "stopped; look for an endless loop or far too much work"}
+        return wire.time_limit_record(run.limits.timeout_s)
     if run.memory_exceeded:
-        return {"ok": False, "message": f"memory limit: your code used more than {run.limits.memory_mb} MB and was "
-                                        "stopped; avoid building huge arrays"}
+        return wire.memory_limit_record(run.limits.memory_mb)
     return wire.read_record(out_path, run.returncode)
+
+
+def run_in_process(case, modules: dict, seed=None) -> tuple[Verdict, dict]:
+    """(verdict, record) of ``case`` on ``modules`` (graded module name -> imported module),
+    in this process and without a sandbox (the release's proofs and the tests of the reference),
+    but through the grader's inputs, the runner's ``drive``, the wire format and the criterion.
+    ``seed`` None: the public case's inputs (hidden cases: seed 0)."""
+    if seed is None and case.public is None:
+        seed = 0
+    case_input = case.make(seed)
+    expected = case.answer(case_input, seed)
+    with tempfile.TemporaryDirectory(prefix="case-") as folder:
+        record = runner.drive(fixtures.write_case(Path(folder), case_input, [case.module]), modules, [])
+    record = wire.decode(json.dumps(record, allow_nan=False))
+    return judge(record, case_input, case.criterion, wire.decode(wire.encode(expected))), record
 
 
 def failure_text(verdict: Verdict, printed: str) -> str:
@@ -490,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="force a sandbox mode (default: the strongest this machine allows)")
     parser.add_argument("--hidden-visibility", choices=VISIBILITIES, default=HIDDEN_VISIBILITY,
                         help="when students see the hidden cases' results on Gradescope (default: %(default)s; "
-                             "HIDDEN_VISIBILITY in instructor/grading/grade.py sets it for the autograder zip)")
+                             "HIDDEN_VISIBILITY in instructor/grading/grader.py sets it for the autograder zip)")
     parser.add_argument("--metadata", type=Path, default=None,
                         help="Gradescope's submission_metadata.json: its submission id joins the cases' seeds")
     parser.add_argument("--budget-s", type=float, default=BUDGET_S,
@@ -521,32 +534,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-# ----------------------------------------------------------------------------------------------
-# Both halves in one process (the release's proofs and the tests of the reference)
-# ----------------------------------------------------------------------------------------------
-
-
-def run_in_process(case, modules: dict, seed=None) -> tuple[Verdict, dict]:
-    """(verdict, record) of ``case`` on ``modules`` (graded module name -> imported module),
-    in this process and without a sandbox, but through the same inputs, driver, wire format and
-    criterion as grading. ``seed`` None: the public case's inputs (hidden cases: seed 0)."""
-    import numpy as np
-
-    from course.checks.drivers import DRIVERS
-
-    if seed is None and case.public is None:
-        seed = 0
-    case_input = case.make(seed)
-    expected = case.answer(case_input, seed)
-    with tempfile.TemporaryDirectory(prefix="case-") as folder:
-        case_dir = fixtures.write_case(Path(folder), case_input, [case.module])
-        with np.load(case_dir / "arrays.npz", allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-        try:
-            outputs = DRIVERS[case_input.driver](modules, case_input.params, arrays, case_dir / "files")
-            record = {"ok": True, "outputs": wire.to_plain(outputs)}
-        except Exception as error:  # noqa: BLE001 - a failing case is data here
-            record = runner.failure("run", error, [])
-    record = wire.decode(json.dumps(record, allow_nan=False))
-    return judge(record, case_input, case.criterion, wire.decode(wire.encode(expected))), record
