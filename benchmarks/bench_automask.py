@@ -6,7 +6,7 @@
 
 Real sizes, random weights (the time and memory are those of the real architectures; the masks
 mean nothing): a ViT-S/16 DINOv3 (transformers' ``DINOv3ViTConfig`` defaults: width 384, 12 layers,
-6 heads) and SAM2.1 hiera-tiny built offline from its published sizes (``course.automask.HIERA_TINY``;
+6 heads) and SAM2.1 hiera-tiny built offline from its published sizes (``course.sam2.HIERA_TINY``;
 the parameter count is printed). One generated DAVIS-size image (480x854, two objects).
 
 - DINOv3 route: ``propose_boxes`` (DINOv3 features at each ``--short-sides``, PCA to 8, KMeans with
@@ -40,7 +40,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.memory import peak_rss, reset_peak  # noqa: E402
-from course import automask  # noqa: E402
+from course import automask, sam2_generator  # noqa: E402
+from course.sam2 import HIERA_TINY, TINY_SAM2, random_sam2, sam2_parameter_counts, segment_boxes  # noqa: E402
 from course.dinov3 import tiny_dinov3  # noqa: E402
 from course.synthetic import davis_like_clip  # noqa: E402
 
@@ -55,7 +56,7 @@ def make_image(tiny: bool) -> np.ndarray:
 def make_models(tiny: bool):
     """(DINOv3, SAM2 model, SAM2 processor) with random weights: tiny ones, or the real sizes."""
     dinov3 = tiny_dinov3() if tiny else tiny_dinov3(hidden_size=384, num_layers=12, num_heads=6)
-    sam2, processor = automask.random_sam2(automask.TINY_SAM2 if tiny else automask.HIERA_TINY)
+    sam2, processor = random_sam2(TINY_SAM2 if tiny else HIERA_TINY)
     return dinov3, sam2, processor
 
 
@@ -67,7 +68,7 @@ def dinov3_route(dinov3, sam2, processor, image, short_side: int, clusters: int)
         start = time.perf_counter()
         proposals = automask.propose_boxes(dinov3, image, config)
         middle = time.perf_counter()
-        masks, _ = automask.segment_boxes(sam2, processor, image, proposals.boxes)
+        masks, _ = segment_boxes(sam2, processor, image, proposals.boxes)
         return len(masks), middle - start, time.perf_counter() - middle
 
     return call
@@ -75,12 +76,12 @@ def dinov3_route(dinov3, sam2, processor, image, short_side: int, clusters: int)
 
 def generator_route(sam2, processor, image, points: int):
     """A call that runs the automatic generator once; returns (masks kept, 0, SAM2 seconds)."""
-    generator = automask.mask_generator(sam2, processor)
-    config = automask.GeneratorConfig(points_per_side=points)
+    generator = sam2_generator.mask_generator(sam2, processor)
+    config = sam2_generator.GeneratorConfig(points_per_side=points)
 
     def call():
         start = time.perf_counter()
-        masks, _ = automask.generate_masks(generator, image, config)
+        masks, _ = sam2_generator.generate_masks(generator, image, config)
         return len(masks), 0.0, time.perf_counter() - start
 
     return call
@@ -116,7 +117,7 @@ def parameter_counts(tiny: bool) -> str:
     with torch.device("meta"):  # shapes only
         dinov3 = tiny_dinov3() if tiny else tiny_dinov3(hidden_size=384, num_layers=12, num_heads=6)
     dinov3_m = sum(p.numel() for p in dinov3.parameters()) / 1e6
-    image_model, video_model = automask.sam2_parameter_counts(automask.TINY_SAM2 if tiny else automask.HIERA_TINY)
+    image_model, video_model = sam2_parameter_counts(TINY_SAM2 if tiny else HIERA_TINY)
     if tiny:
         return f"tiny DINOv3 {dinov3_m:.1f} M parameters, tiny SAM2 {image_model / 1e6:.1f} M"
     return (f"DINOv3 ViT-S/16 {dinov3_m:.1f} M parameters, SAM2.1 hiera-tiny {image_model / 1e6:.1f} M "

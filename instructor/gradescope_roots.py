@@ -55,7 +55,7 @@ from course.assignment import GRADED_MODULES
 from course.paths import KIT_ROOT
 from instructor.grading.autograder import VENV, graded_files, score_problems, unpack
 from instructor.grading.sandbox import LOCK_DIR
-from instructor.release import STUDENT_FOLDER
+from instructor.student_kit import STUDENT_FOLDER
 
 MIRROR = "http://deb.debian.org/debian"
 WORK = Path("/var/tmp/gradescope-roots")

@@ -217,7 +217,7 @@ def test_run_autograder_without_the_venv_still_writes_results(fakes, tmp_path):
 
 
 def test_zip_holds_the_scripts(tmp_path):
-    from instructor.release import build_student
+    from instructor.student_kit import build_student
 
     student = build_student(KIT_ROOT, tmp_path / "dist" / "student", allow_missing=True).student_dir
     zip_path = autograder.build_autograder(student, tmp_path / "dist")

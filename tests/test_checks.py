@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from course import automask, davis_eval, tracking
+from course import davis_eval, mask_metrics, tracking
 from course.assignment import GRADED_MODULES
 from course.checks import criteria, drivers, view, wire
 from course.checks.criteria import CaseFailed
@@ -368,7 +368,7 @@ def test_propagation_says_when_rows_do_not_sum_to_one():
 
 KIT_HELPERS = [  # (helper, the exercise it is closest to, imports its source needs)
     (criteria.frame_ious, "compute_iou", ""),
-    (automask.iou_matrix, "compute_iou", "from course.automask import pairwise_intersections\n"),
+    (mask_metrics.iou_matrix, "compute_iou", "from course.mask_metrics import pairwise_intersections\n"),
     (davis_eval.region_similarity, "compute_iou", ""),
     (tracking.neighborhood_offsets, "make_neighborhood_mask", "import math\n"),
 ]

@@ -515,7 +515,7 @@ def test_a_notebook_too_large_even_without_media_goes_in_without_outputs():
 
 
 def test_the_generated_stubs_cost_every_question_and_are_still_collected(tmp_path):
-    from instructor.release import strip_solutions
+    from instructor.stubs import strip_solutions
 
     stubs = {Path(relative).stem: strip_solutions((KIT_ROOT / relative).read_text(), relative)[0]
              for relative in GRADED_FILES}

@@ -559,6 +559,16 @@ def test_a_user_sandbox_that_cannot_read_the_grader_packages_is_the_graders_erro
     assert "cannot read the grader's packages" in document["output"] and document["score"] == 0
 
 
+def test_every_instructor_module_counts_as_instructor_only_source():
+    """A module added to the instructor package is never left readable to a sandbox user for want
+    of a name in the list."""
+    from instructor.grading import sandbox
+
+    stems = {p.stem for p in (KIT_ROOT / "instructor").rglob("*.py") if p.name != "__init__.py"}
+    assert stems - set(sandbox.GRADER_MODULES) == set()
+    assert all(sandbox.instructor_only(f"/x/instructor/{stem}.py") == "instructor-only source" for stem in stems)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' sandbox needs a root grader")
 def test_without_namespaces_grading_refuses_readable_instructor_files_and_says_how_to_fix_them(tmp_path):
     """The floor without namespaces rests on file permissions: the grader looks at the whole

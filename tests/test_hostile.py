@@ -118,7 +118,7 @@ class Trace:
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory):
     from instructor.grading.autograder import build_autograder
-    from instructor.release import build_student
+    from instructor.student_kit import build_student
 
     dist = tmp_path_factory.mktemp("dist")
     student = build_student(KIT_ROOT, dist / "student", allow_missing=True).student_dir

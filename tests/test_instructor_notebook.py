@@ -73,9 +73,9 @@ def digests() -> dict[str, str]:
 
 
 def test_the_release_never_ships_the_instructor_notebook():
-    from instructor import release
+    from instructor import student_kit
 
-    shipped, _ = release.kit_sources(KIT_ROOT)
+    shipped, _ = student_kit.kit_sources(KIT_ROOT)
     assert "instructor/instructor_colab.ipynb" not in shipped
     assert not [name for name in shipped if name.startswith("instructor/")]
 

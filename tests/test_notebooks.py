@@ -360,10 +360,10 @@ FIRST_STUB = {"clip.ipynb": "get_similarity_no_loop", "dino.ipynb": "DavisDatase
 
 @pytest.fixture(scope="module")
 def student_kit(tmp_path_factory):
-    from instructor import release
+    from instructor import student_kit
 
     student_dir = tmp_path_factory.mktemp("dist") / "student"
-    release.build_student(KIT_ROOT, student_dir, allow_missing=True)
+    student_kit.build_student(KIT_ROOT, student_dir, allow_missing=True)
     return student_dir
 
 

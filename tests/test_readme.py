@@ -41,7 +41,7 @@ def test_readme_thresholds_are_the_config():
 
 
 def test_the_student_readme_is_the_for_students_section_with_its_points_table(tmp_path):
-    from instructor.release import student_readme
+    from instructor.student_kit import student_readme
 
     text = student_readme(ROOT)
     assert config.points_table() in text and "hidden cases" in text and "written_answers.pdf" in text

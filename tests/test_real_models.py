@@ -904,22 +904,22 @@ def test_prepare_hub_route_clones_downloads_and_loads(offline_kit, fresh_dinov3_
 
 def test_sam2_loads_through_transformers_offline(offline_kit):
     """The automatic-mask notebook's ``load_sam2()``: SAM2.1 hiera-tiny at full size (its published
-    sizes, ``course.automask.HIERA_TINY``), random weights, saved with its processor where
+    sizes, ``course.sam2.HIERA_TINY``), random weights, saved with its processor where
     ``from_pretrained`` downloads them; one box gives one mask in the image's own pixels."""
-    from course import automask
+    from course.sam2 import DEFAULT_SAM2, HIERA_TINY, load_sam2, random_sam2, sam2_parameter_counts, segment_boxes
 
-    model, processor = automask.random_sam2(automask.HIERA_TINY, seed=4)
+    model, processor = random_sam2(HIERA_TINY, seed=4)
     randomized(model, seed=4)
 
     def fill(snapshot):
         model.save_pretrained(snapshot)
         processor.save_pretrained(snapshot)
 
-    write_hf_snapshot(automask.DEFAULT_SAM2, fill=fill)
-    loaded, loaded_processor = automask.load_sam2(device="cpu")  # notebooks/dinov3_sam2_automask.ipynb
+    write_hf_snapshot(DEFAULT_SAM2, fill=fill)
+    loaded, loaded_processor = load_sam2(device="cpu")  # notebooks/dinov3_sam2_automask.ipynb
     assert type(loaded).__name__ == "Sam2Model" and same_weights(loaded, model)
-    image_model, _ = automask.sam2_parameter_counts(automask.HIERA_TINY)
+    image_model, _ = sam2_parameter_counts(HIERA_TINY)
     assert sum(p.numel() for p in loaded.parameters()) == image_model
     frame = np.random.default_rng(0).integers(0, 256, (*DAVIS_FRAME, 3), dtype=np.uint8)
-    masks, scores = automask.segment_boxes(loaded, loaded_processor, frame, np.array([[100, 50, 400, 300]]))
+    masks, scores = segment_boxes(loaded, loaded_processor, frame, np.array([[100, 50, 400, 300]]))
     assert masks.shape == (1, *DAVIS_FRAME) and masks.dtype == bool and scores.shape == (1,)

@@ -21,17 +21,17 @@ import pytest
 from course import calibration
 from course.assignment import GRADED_MODULES
 from course.paths import KIT_ROOT
-from instructor import release
+from instructor import proofs, release, stubs, student_kit
 from instructor.__main__ import main as course_main
 from instructor.grading.cases import CASES
-from instructor.release import import_file
+from instructor.proofs import import_file
 
 REFERENCE = KIT_ROOT / "course" / "clip_dino.py"
 REFERENCES = [KIT_ROOT / "course" / f"{name}.py" for name in GRADED_MODULES]
 
 
 def strip(source: str, kind: str = "module") -> str:
-    return release.strip_solutions(textwrap.dedent(source), "demo.py", kind)[0]
+    return stubs.strip_solutions(textwrap.dedent(source), "demo.py", kind)[0]
 
 
 def run_stub(stub: str) -> dict:
@@ -59,8 +59,8 @@ def add(a, b):
 def test_function_block_becomes_a_marked_region_that_raises():
     stub = strip(FUNCTION)
     assert "the secret" not in stub and "SOLUTION" not in stub
-    region = [f"    {release.REGION_START}", "    # TODO: implement add (see the docstring above).",
-              '    raise NotImplementedError("add: write your code in demo.py")', f"    {release.REGION_END}"]
+    region = [f"    {stubs.REGION_START}", "    # TODO: implement add (see the docstring above).",
+              '    raise NotImplementedError("add: write your code in demo.py")', f"    {stubs.REGION_END}"]
     assert "\n".join(region) in stub
     add = run_stub(stub)["add"]
     assert add.__doc__ == "Sum of a [N] and b [N]."
@@ -107,7 +107,7 @@ def test_module_level_block_is_removed_entirely():
 
 def test_sources_without_markers_are_unchanged():
     source = "def f():\n    return 1  # no solution here\n"
-    assert release.strip_solutions(source, "demo.py") == (source, [])
+    assert stubs.strip_solutions(source, "demo.py") == (source, [])
 
 
 BAD_MARKERS = {
@@ -128,8 +128,8 @@ BAD_MARKERS = {
 @pytest.mark.parametrize("name", BAD_MARKERS)
 def test_bad_markers_are_errors_naming_file_and_line(name):
     source, message = BAD_MARKERS[name]
-    with pytest.raises(release.MarkerError) as error:
-        release.strip_solutions(source, "demo.py")
+    with pytest.raises(stubs.MarkerError) as error:
+        stubs.strip_solutions(source, "demo.py")
     assert str(error.value).startswith(message), str(error.value)
 
 
@@ -146,7 +146,7 @@ def notebook_with_solutions():
 
 
 def test_notebook_cleared_and_stripped_cell_by_cell():
-    notebook, blocks = release.clear_notebook(notebook_with_solutions(), "nb.ipynb")
+    notebook, blocks = stubs.clear_notebook(notebook_with_solutions(), "nb.ipynb")
     code, text = notebook.cells
     assert len(blocks) == 2 and code.outputs == [] and code.execution_count is None
     assert "execution" not in code.metadata and "widgets" not in notebook.metadata
@@ -185,7 +185,7 @@ def write_small_kit(root):
 
 def test_build_student_copies_the_kit_without_instructor_material(tmp_path):
     write_small_kit(tmp_path / "kit")
-    kit = release.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
+    kit = student_kit.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
     written = sorted(p.relative_to(kit.student_dir).as_posix() for p in kit.student_dir.rglob("*") if p.is_file())
     assert written == sorted(kit.files) == [
         "README.md", "course/__init__.py", "course/assignment.py", "course/clip_dino.py",
@@ -197,23 +197,23 @@ def test_build_student_copies_the_kit_without_instructor_material(tmp_path):
     assert "Do the work." in readme and "Secret plans" not in readme
     notebook = nbformat.read(kit.student_dir / "notebooks" / "demo.ipynb", as_version=4)
     assert notebook.cells[0].outputs == [] and "secret" not in notebook.cells[0].source
-    proof = release.prove_no_solution_left(tmp_path / "dist", kit.solution_lines)
+    proof = proofs.prove_no_solution_left(tmp_path / "dist", kit.solution_lines)
     assert proof.ok, proof.render()
 
 
 def test_missing_kit_files_fail_unless_allowed(tmp_path):
     write_small_kit(tmp_path / "kit")
     (tmp_path / "kit" / "get_datasets.sh").unlink()
-    with pytest.raises(release.ReleaseError, match=r"get_datasets.sh .*--allow-missing"):
-        release.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
-    kit = release.build_student(tmp_path / "kit", tmp_path / "dist" / "student", allow_missing=True)
+    with pytest.raises(student_kit.ReleaseError, match=r"get_datasets.sh .*--allow-missing"):
+        student_kit.build_student(tmp_path / "kit", tmp_path / "dist" / "student")
+    kit = student_kit.build_student(tmp_path / "kit", tmp_path / "dist" / "student", allow_missing=True)
     assert kit.missing == ["get_datasets.sh (the dataset download script)"]
 
 
 def test_refuses_to_write_over_the_master_kit(tmp_path):
     write_small_kit(tmp_path / "kit")
-    with pytest.raises(release.ReleaseError, match="holds the master kit"):
-        release.build_student(tmp_path / "kit" / "course", tmp_path / "kit")
+    with pytest.raises(student_kit.ReleaseError, match="holds the master kit"):
+        student_kit.build_student(tmp_path / "kit" / "course", tmp_path / "kit")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -226,9 +226,9 @@ CHEAP_CASES = [c for c in CASES if c.question in ("get_similarity_no_loop", "com
 def test_proof_2_reports_a_stub_that_passes_or_fails_for_another_reason():
     import course.clip_dino as reference
 
-    assert len(release.prove_stub_fails({"clip_dino": reference}, CHEAP_CASES).problems) == len(CHEAP_CASES)
+    assert len(proofs.prove_stub_fails({"clip_dino": reference}, CHEAP_CASES).problems) == len(CHEAP_CASES)
     broken = types.SimpleNamespace(get_similarity_no_loop=lambda t, i: 1 / 0, compute_iou=lambda p, g, c: 1 / 0)
-    proof = release.prove_stub_fails({"clip_dino": broken}, CHEAP_CASES)
+    proof = proofs.prove_stub_fails({"clip_dino": broken}, CHEAP_CASES)
     assert len(proof.problems) == len(CHEAP_CASES)
     assert all("ZeroDivisionError" in p and "not NotImplementedError" in p for p in proof.problems)
 
@@ -238,7 +238,7 @@ def test_proof_1_reports_a_reference_that_fails():
         raise NotImplementedError("stub")
 
     stub = types.SimpleNamespace(get_similarity_no_loop=missing, compute_iou=missing)
-    proof = release.prove_reference_passes({"clip_dino": stub}, CHEAP_CASES)
+    proof = proofs.prove_reference_passes({"clip_dino": stub}, CHEAP_CASES)
     assert not proof.ok and len(proof.problems) == len(CHEAP_CASES)
 
 
@@ -250,7 +250,7 @@ def test_proof_3_finds_solution_lines_and_markers_in_any_text_file(tmp_path):
     with zipfile.ZipFile(tmp_path / "c.zip", "w") as archive:
         archive.writestr("inner/notes.md", "### END SOLUTION\n")
     (tmp_path / "d.bin").write_bytes(b"\0total = a + b  # the secret")  # binary: skipped
-    proof = release.prove_no_solution_left(tmp_path, {"total = a + b  # the secret", 's = "quoted secret line"'})
+    proof = proofs.prove_no_solution_left(tmp_path, {"total = a + b  # the secret", 's = "quoted secret line"'})
     assert len(proof.problems) == 3, proof.render()
     assert any(p.startswith("a.py:2:") for p in proof.problems)
     assert any(p.startswith("b.ipynb (text of its cells):1:") and "quoted secret" in p for p in proof.problems)
@@ -276,7 +276,7 @@ def small_kit_calibrated(root, stand_in: set[str]):
     return root
 
 
-class StopAfterTheBuild(release.ReleaseError):
+class StopAfterTheBuild(student_kit.ReleaseError):
     pass
 
 
@@ -317,7 +317,7 @@ def test_a_dry_run_proceeds_and_says_stand_in_in_its_proofs_and_the_student_read
            "release for students" in printed
     assert "clip: STAND-IN" in printed and "tracking: real weights" in printed  # each section's provenance
     assert "python -m instructor.calibrate --only clip --only dino" in printed
-    readme = (tmp_path / "dist" / release.STUDENT_FOLDER / "README.md").read_text()
+    readme = (tmp_path / "dist" / student_kit.STUDENT_FOLDER / "README.md").read_text()
     assert readme.startswith("# The kit\n\n**DRY RUN, NOT FOR STUDENTS: built with `python -m instructor --dry-run` "
                              "from stand-in calibration (section(s) clip, dino of course/calibration.json")
 
@@ -328,7 +328,7 @@ def test_real_calibration_proceeds_without_the_flag_and_says_nothing_of_a_dry_ru
     assert result.error == "stopped after the build" and result.stand_in == []
     assert "[PASS] Calibration: every section of course/calibration.json was measured with the real weights" in printed
     assert "STAND-IN" not in printed and "DRY RUN" not in printed
-    readme = (tmp_path / "dist" / release.STUDENT_FOLDER / "README.md").read_text()
+    readme = (tmp_path / "dist" / student_kit.STUDENT_FOLDER / "README.md").read_text()
     assert "DRY RUN" not in readme and "stand-in" not in readme
 
 
@@ -352,7 +352,7 @@ def test_python_m_instructor_refuses_stand_ins_with_a_non_zero_exit(monkeypatch,
 def test_the_summary_of_a_dry_run_says_it_is_not_for_students(tmp_path):
     from instructor.__main__ import summary
 
-    kit = release.StudentKit(KIT_ROOT, tmp_path / "student")
+    kit = student_kit.StudentKit(KIT_ROOT, tmp_path / "student")
     dry = summary(release.Release(tmp_path, kit=kit, autograder_zip=tmp_path / "autograder.zip", stand_in=["clip"]))
     real = summary(release.Release(tmp_path, kit=kit, autograder_zip=tmp_path / "autograder.zip"))
     assert "DRY RUN, NOT FOR STUDENTS" in dry and "(a dry run: not for students)" in dry and "not for Gradescope" in dry
@@ -409,7 +409,7 @@ def test_the_student_kit_has_the_folder_name_the_notebooks_look_for(released):
 
     result, _ = released
     default = re.search(r'^KIT_FOLDER = "([^"]+)"', SETUP_CELL, re.MULTILINE).group(1)
-    assert default == release.STUDENT_FOLDER
+    assert default == student_kit.STUDENT_FOLDER
     assert result.kit.student_dir == (result.dist / default).resolve()
     assert (result.kit.student_dir / "course" / "colab.py").is_file()
 
@@ -491,7 +491,7 @@ def test_stub_regions_carry_their_hints_and_lint_clean(released, module):
     assert hints
     for hint in hints:
         before = stub[:stub.index(hint)].rstrip().splitlines()[-1].strip()
-        assert before == release.REGION_START, f"{hint!r} is not the first line of its region's banner"
+        assert before == stubs.REGION_START, f"{hint!r} is not the first line of its region's banner"
     flakes = subprocess.run([sys.executable, "-m", "pyflakes", str(stub_path)], capture_output=True, text=True)
     assert "undefined name" not in flakes.stdout, flakes.stdout
 
@@ -571,7 +571,7 @@ def test_main_runs_the_release_with_defaults_and_exits_with_its_status(ok, flags
 
     def fake_release(dist, autograder, allow_missing, dry_run):
         calls.append((dist, autograder, allow_missing, dry_run))
-        kit = release.StudentKit(KIT_ROOT, tmp_path / "student")
+        kit = student_kit.StudentKit(KIT_ROOT, tmp_path / "student")
         return release.Release(dist, kit=kit, error=None if ok else "broken")
 
     monkeypatch.setattr(release, "release", fake_release)

@@ -132,8 +132,11 @@ def reachable_by(uid: int, path: Path) -> bool:
 
 
 SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
-GRADER_MODULES = ("cases", "grade", "grader", "sandbox", "intake", "release", "autograder", "calibrate", "public",
-                  "export_features", "gradescope_roots", "alternatives", "hostile")  # instructor-only sources
+# Instructor-only sources: every module of the instructor package (a test keeps the list whole) and
+# the test suites that hold submissions.
+GRADER_MODULES = ("__main__", "cases", "grade", "grader", "sandbox", "intake", "release", "stubs", "student_kit",
+                  "proofs", "autograder", "calibrate", "public", "export_features", "gradescope_roots",
+                  "alternatives", "hostile")
 SKIPPED_TOPS = ("/proc", "/sys", "/dev")  # kernel and device files, not copies of anything
 CANDIDATE_SUFFIXES = (".py", ".pyc", ".zip", ".key")  # the names instructor_only looks at
 KIT_PACKAGE = "a copy of the kit's package (its tools outside the view graded code may use)"
