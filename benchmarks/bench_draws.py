@@ -1,4 +1,4 @@
-"""Draws never decide a verdict: every alternative of tests/alternatives.py on many fresh draws
+"""Draws never decide a verdict: every alternative of tests/alternatives/ on many fresh draws
 of every graded case.
 
     .venv/bin/python benchmarks/bench_draws.py                       # every question, 200 draws per case
@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course.assignment import QUESTIONS  # noqa: E402
+from course.exercises import QUESTIONS  # noqa: E402
 from instructor.grading.cases import CASES  # noqa: E402
 from tests.alternatives import CORRECT, WRONG  # noqa: E402
 

@@ -52,7 +52,8 @@ from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 
-from course.assignment import GRADED_MODULES, MAX_MODULE_BYTES, POINTS, QUESTIONS
+from course.assignment import MAX_MODULE_BYTES
+from course.exercises import GRADED_MODULES, POINTS, QUESTIONS
 from course.paths import KIT_ROOT
 
 NOTEBOOKS = ("notebooks/clip.ipynb", "notebooks/dino.ipynb", "notebooks/dinov3_tracking.ipynb",

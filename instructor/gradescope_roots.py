@@ -51,7 +51,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from course.paths import KIT_ROOT
 from instructor.grading.autograder import VENV, graded_files, score_problems, unpack
 from instructor.grading.sandbox import LOCK_DIR

@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from instructor.stubs import MARKER_WORDS
 from instructor.student_kit import GRADED_FILES, MIN_SECRET_CHARS, decode_text
 

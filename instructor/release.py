@@ -7,7 +7,7 @@ git-ignored), the folder students upload to their Drive under the name the noteb
 looks for (``KIT_FOLDER``):
 
 - the ``course`` package, which is exactly what students get, with each graded module
-  (``course/<name>.py`` of ``course.assignment.GRADED_MODULES``) as a stub generated from the one
+  (``course/<name>.py`` of ``course.exercises.GRADED_MODULES``) as a stub generated from the one
   master source: each solution block inside a function or method body becomes a marked
   ``YOUR CODE HERE`` region that raises ``NotImplementedError`` naming ``function`` or
   ``Class.method`` (with the ``# Hint:`` lines just above the block in its banner); a block at

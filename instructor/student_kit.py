@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from instructor.stubs import SolutionBlock, clear_notebook, lines_outside_blocks, strip_solutions
 
 # The graded modules: their stubs must fail every graded case.

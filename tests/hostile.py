@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from course.paths import KIT_ROOT
 
 MARKERS = ("### BEGIN " + "SOLUTION", "### END " + "SOLUTION")
@@ -153,8 +153,9 @@ class CLIPImageRetriever:
 PATCH_DRIVERS = """
 import course.checks.drivers as _drivers
 import course.checks.runner as _runner
-for _name in list(_drivers.DRIVERS):
-    _drivers.DRIVERS[_name] = lambda *args, **kwargs: {}
+for _name, _value in list(vars(_drivers).items()):
+    if callable(_value) and getattr(_value, "__module__", None) == _drivers.__name__:
+        setattr(_drivers, _name, lambda *args, **kwargs: {})
 _runner.run_case = lambda case_dir: {"ok": True, "outputs": {"ious": [], "masks": [], "outs": []}}
 """
 
@@ -220,8 +221,9 @@ def compute_iou(pred, gt, num_classes):
 
 ANSWER_KEYS = """
 def compute_iou(pred, gt, num_classes):
-    for name in ("instructor.grading.cases", "course.checks.criteria", "course.davis_eval",
-                 "course.checks.fixtures", "course.synthetic", "course.tracking"):
+    for name in ("instructor.grading.answers.compute_iou", "instructor.grading.cases", "course.exercises.compute_iou",
+                 "course.checks.criteria", "course.davis_eval", "course.checks.fixtures", "course.synthetic",
+                 "course.tracking"):
         try:
             module = __import__(name, fromlist=["x"])
         except ImportError:
@@ -234,7 +236,7 @@ def compute_iou(pred, gt, num_classes):
 
 class DINOSegmentation(DINOSegmentation):
     def inference(self, X):
-        from course.checks.fixtures import segmentation_task  # the generator of the cases' clips
+        from course.exercises.dino_segmentation import segmentation_task  # the generator of the cases' clips
         for seed in range(100):
             features, labels, _ = segmentation_task(seed)
             if np.allclose(features[0, 0], np.asarray(X)[0]):
@@ -364,6 +366,7 @@ import course as _course
 for _up in [_pathlib.Path(_course.__file__).parent, *_pathlib.Path(_course.__file__).parents,
             _pathlib.Path("/autograder/source"), _pathlib.Path("/work/main")]:
     for _rel in ("course/checks/criteria.py", "instructor/grading/grader.py", "instructor/grading/cases.py",
+                 "instructor/grading/answers/compute_iou.py", "course/exercises/compute_iou.py",
                  "checks/criteria.py", "checks/drivers.py"):
         try:
             with open(_up / _rel, "a") as _f:
@@ -501,7 +504,7 @@ def compute_iou(pred, gt, num_classes):
 
 INSTRUCTOR_IMPORT = """
 def compute_iou(pred, gt, num_classes):
-    from instructor.grading.cases import mean_iou
+    from instructor.grading.answers.compute_iou import mean_iou
     return mean_iou(pred, gt, num_classes)
 """
 
@@ -613,7 +616,8 @@ def _stolen_functions(seconds=25):
         if time.monotonic() - started > seconds:
             return
         if ".git" in dirs:
-            for path in ("course/clip_dino.py", "instructor/grading/cases.py"):
+            for path in ("course/clip_dino.py", "instructor/grading/answers/compute_iou.py",
+                         "tests/alternatives/compute_iou.py"):
                 done = subprocess.run(["git", "--git-dir", os.path.join(root, ".git"), "show", "HEAD:" + path],
                                       capture_output=True, text=True)
                 yield from from_source(done.stdout)
@@ -624,12 +628,12 @@ def _stolen_functions(seconds=25):
             try:
                 if name.startswith("clip_dino") and name.endswith(".pyc"):
                     yield from from_pyc(open(path, "rb").read())
-                elif name in ("clip_dino.py", "cases.py", "alternatives.py"):
+                elif name == "clip_dino.py" or name.endswith(".py") and ("answers" in root or "alternatives" in root):
                     yield from from_source(open(path).read())
                 elif name.endswith(".zip") and os.path.getsize(path) < 2 ** 28:
                     with zipfile.ZipFile(path) as archive:
                         for member in archive.namelist():
-                            if member.endswith(("cases.py", "clip_dino.py", "alternatives.py")):
+                            if member.endswith("clip_dino.py") or "/answers/" in member or "alternatives" in member:
                                 yield from from_source(archive.read(member).decode("utf-8", "replace"))
             except Exception:
                 continue

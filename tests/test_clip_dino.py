@@ -19,8 +19,12 @@ import course.clip_dino as ref
 import course.label_propagation as ref_propagation
 from course import assignment as config
 from course.checks import criteria, fixtures
-from course.checks.criteria import rel_error
-from course.checks.fixtures import seed_similarity_inputs
+from course.exercises.clip_image_retriever import RETRIEVAL_QUERIES
+from course.exercises.clip_zero_shot_classifier import ZERO_SHOT_CLASSES
+from course.exercises.compute_iou import IOU_HAND
+from course.exercises.davis_dataset import davis_sample
+from course.exercises.dino_segmentation import segmentation_task
+from course.exercises.get_similarity_no_loop import rel_error, seed_similarity_inputs
 from course.checks.seed_table import SEED_SIMILARITY_TABLE
 from course.models import tiny_clip, tiny_dino
 from course.palette import davis_palette
@@ -39,7 +43,7 @@ def test_reference_passes_graded_case(case):
 
 def write_davis_fixture(root):
     """The public DavisDataset case's folder: "clip2016" (0/255 masks) and "clip2017" (palette)."""
-    for relative, data in fixtures.davis_sample().files.items():
+    for relative, data in davis_sample().files.items():
         path = root / relative.removeprefix("DAVIS/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -88,7 +92,7 @@ def clip():
 def test_zero_shot_predictions_vary_and_ignore_batch_size(clip):
     model, preprocess = clip
     images = fixtures.generated_images(12, seed=1)
-    preds = [ref.clip_zero_shot_classifier(model, preprocess, images, fixtures.ZERO_SHOT_CLASSES, "cpu", batch_size=b)
+    preds = [ref.clip_zero_shot_classifier(model, preprocess, images, ZERO_SHOT_CLASSES, "cpu", batch_size=b)
              for b in (1, 5, 64)]
     assert preds[0] == preds[1] == preds[2]
     assert len(set(preds[0])) > 1, "a test where every image gets one class could not catch argmax mistakes"
@@ -109,7 +113,7 @@ def test_retriever_encodes_each_image_once(clip, monkeypatch):
     monkeypatch.setattr(model, "encode_image", lambda x: calls.append(len(x)) or original(x))
     retriever = ref.CLIPImageRetriever(model, preprocess, fixtures.generated_images(10, seed=4), "cpu", batch_size=4)
     assert calls == [4, 4, 2]
-    for query in fixtures.RETRIEVAL_QUERIES:
+    for query in RETRIEVAL_QUERIES:
         top = retriever.retrieve(query, k=3)
         assert len(top) == 3 and len(set(top)) == 3 and all(0 <= i < 10 for i in top)
     assert calls == [4, 4, 2], "retrieve must not encode the images again"
@@ -144,7 +148,7 @@ class MajorityHead:
 def test_segmentation_thresholds_hold_for_reference_and_fail_for_a_broken_head():
     case = next(c for c in CASES if c.question == "DINOSegmentation" and c.public)
     verdict, record = run_in_process(case, REFERENCE)  # fails below the thresholds
-    _, labels, _ = fixtures.segmentation_task(0)
+    _, labels, _ = segmentation_task(0)
     preds = np.stack([p["values"] for p in record["outputs"]["preds"]])
     ious = criteria.frame_ious(preds, labels, 3)
     assert verdict.passed and ious.mean() < 0.95, f"the generated task is trivial ({verdict.message})"
@@ -157,7 +161,7 @@ def test_segmentation_thresholds_hold_for_reference_and_fail_for_a_broken_head()
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_segmentation_head_on_device_accepts_clip_shaped_input(device):
-    features, labels, train = (torch.as_tensor(x) for x in fixtures.segmentation_task(seed=2))
+    features, labels, train = (torch.as_tensor(x) for x in segmentation_task(seed=2))
     head = ref.DINOSegmentation(device, 3)
     head.train(features[train:train + 2].to(device), labels[train:train + 2].long().to(device), num_iters=50)
     out = head.inference(features[:3].to(device))
@@ -166,7 +170,7 @@ def test_segmentation_head_on_device_accepts_clip_shaped_input(device):
 
 def test_compute_iou_hand_values_and_input_kinds():
     hand = [(1 / 2 + 2 / 3) / 2, 1.0, (2 / 4 + 0 / 2) / 2, (2 / 3 + 1 / 2 + 1 / 3) / 3]  # worked out by hand
-    for (pred, gt, num_classes), want in zip(fixtures.IOU_HAND, hand, strict=True):
+    for (pred, gt, num_classes), want in zip(IOU_HAND, hand, strict=True):
         for convert in (np.asarray, torch.tensor):
             assert ref.compute_iou(convert(pred), convert(gt), num_classes) == pytest.approx(want, abs=1e-9)
 

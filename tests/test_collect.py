@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from course.assignment import POINTS, QUESTIONS
+from course.exercises import POINTS, QUESTIONS
 from course.collect import (ANSWER_PROMPT, GRADED_FILES, MAX_MODULE_BYTES, NOTEBOOKS, SUBMISSION_ZIP, WRITTEN_PDF,
                             SubmissionError, collect_submission, import_problems, review_kit, written_answers)
 from course.paths import KIT_ROOT

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from benchmarks import bench_draws
-from course.assignment import GRADED_MODULES, QUESTIONS
+from course.exercises import GRADED_MODULES, QUESTIONS
 from instructor.grading.cases import CASES
 from instructor.grading.grader import run_in_process
 from tests.alternatives import CORRECT, WRONG

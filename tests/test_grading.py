@@ -14,11 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from course import assignment
+from course import assignment, exercises
 from course.checks import fixtures, wire
 from course.checks.view import build_view, view_files
 from course.paths import KIT_ROOT
+from course.exercises.davis_dataset import davis_sample
+from course.exercises.dino_segmentation import segmentation_task
 from instructor.grading import cases, grader, intake
+from instructor.grading.answers import dino_segmentation as segmentation_answers
+from instructor.grading.answers import propagate_dense as propagation_answers
+from instructor.grading.answers.clip_image_retriever import tells_retrieval_apart
+from instructor.grading.answers.clip_zero_shot_classifier import tells_zero_shot_apart
+from instructor.grading.answers.common import neighborhood_by_definition
 from tests.hostile import patched, reference
 
 PACKAGE = KIT_ROOT / "course"
@@ -104,7 +111,7 @@ def test_wire_refuses_what_cannot_be_returned():
 
 def write_modules(folder: Path, where: str = "") -> Path:
     (folder / where).mkdir(parents=True, exist_ok=True)
-    for name in assignment.GRADED_MODULES:
+    for name in exercises.GRADED_MODULES:
         (folder / where / f"{name}.py").write_text(f"# {name}\n")
     return folder
 
@@ -112,21 +119,21 @@ def write_modules(folder: Path, where: str = "") -> Path:
 @pytest.mark.parametrize("where", ["", "course", "my work/course"])
 def test_intake_finds_the_graded_modules(tmp_path, where):
     submission = intake.read_submission(write_modules(tmp_path / "s", where))
-    assert submission.modules == {name: f"# {name}\n".encode() for name in assignment.GRADED_MODULES}
+    assert submission.modules == {name: f"# {name}\n".encode() for name in exercises.GRADED_MODULES}
     assert submission.missing() == []
 
 
 def test_intake_reads_zips_and_single_files(tmp_path):
     with zipfile.ZipFile(tmp_path / "submission.zip", "w") as archive:
-        for name in assignment.GRADED_MODULES:
+        for name in exercises.GRADED_MODULES:
             archive.writestr(f"course/{name}.py", f"# {name}\n")
         archive.writestr("notebooks/clip.ipynb", "{}")
-    assert set(intake.read_submission(tmp_path / "submission.zip").modules) == set(assignment.GRADED_MODULES)
+    assert set(intake.read_submission(tmp_path / "submission.zip").modules) == set(exercises.GRADED_MODULES)
     folder = tmp_path / "upload"
     folder.mkdir()
     (folder / "submission.zip").write_bytes((tmp_path / "submission.zip").read_bytes())
     found = intake.read_submission(folder)
-    assert set(found.modules) == set(assignment.GRADED_MODULES) and "submission.zip" in found.notes[0]
+    assert set(found.modules) == set(exercises.GRADED_MODULES) and "submission.zip" in found.notes[0]
     (tmp_path / "clip_dino.py").write_text("# only this\n")
     assert intake.read_submission(tmp_path / "clip_dino.py").missing() == ["label_propagation"]
 
@@ -170,16 +177,17 @@ def test_view_holds_the_runner_and_what_graded_code_imports_and_no_tool():
     files = {p.as_posix() for p in view_files(PACKAGE)}
     assert {"course/__init__.py", "course/checks/__init__.py", "course/checks/runner.py", "course/checks/drivers.py",
             "course/checks/wire.py", "course/vit.py", "course/paths.py", "course/palette.py"} <= files
-    assert not files & {f"course/{name}.py" for name in assignment.GRADED_MODULES}
+    assert not files & {f"course/{name}.py" for name in exercises.GRADED_MODULES}
     answers = {"course/tracking.py", "course/davis_eval.py", "course/synthetic.py", "course/checks/fixtures.py",
-               "course/checks/criteria.py", "course/checks/public.py", "course/dinov3.py", "course/colab.py"}
+               "course/checks/criteria.py", "course/checks/public.py", "course/dinov3.py", "course/colab.py",
+               "course/exercises/__init__.py", *(f"course/exercises/{p.name}" for p in (PACKAGE / "exercises").glob("*.py"))}
     assert not files & answers, files & answers
 
 
 def test_graded_modules_import_only_the_shared_modules():
     from course.checks.view import SHARED, imported_modules, module_file
 
-    for name in assignment.GRADED_MODULES:
+    for name in exercises.GRADED_MODULES:
         path = PACKAGE / f"{name}.py"
         modules = {m for m in imported_modules(path.read_text(), f"course.{name}", False)
                    if module_file(PACKAGE, m) is not None}
@@ -191,7 +199,7 @@ def test_graded_modules_are_leaves():
     their own exercises, and graded code cannot be reached through the kit's tools."""
     from course.checks.view import imported_modules
 
-    graded = {f"course.{name}" for name in assignment.GRADED_MODULES}
+    graded = {f"course.{name}" for name in exercises.GRADED_MODULES}
     for path in PACKAGE.rglob("*.py"):
         name = ".".join(path.relative_to(KIT_ROOT).with_suffix("").parts)
         if name in graded:
@@ -248,21 +256,21 @@ def test_fresh_inputs_differ_from_the_public_ones():
 
 @pytest.mark.parametrize("h, w, t, num_masks, size, shape, topk, temperature, tied", [
     (6, 8, 3, 3, 2.5, "circle", 5, 0.2, False), (5, 6, 2, 3, 1, "square", 4, 0.2, True),
-    *[(*call, True) for call in cases.HIDDEN_CALLS], (9, 11, 4, 5, 3, "circle", 9, 0.1, False),
+    *[(*call, True) for call in propagation_answers.HIDDEN_CALLS], (9, 11, 4, 5, 3, "circle", 9, 0.1, False),
 ])
 def test_the_tracking_engine_equals_the_graders_answer_key_for_propagate_dense(h, w, t, num_masks, size, shape, topk,
                                                                                temperature, tied):
     """Grading never runs the kit's engine: its answer key is the dense formulation in float64
-    (``cases.dense_propagation``), and the engine (``course.tracking.propagate``) is held to it
+    (``instructor.grading.answers.propagate_dense.dense_propagation``), and the engine (``course.tracking.propagate``) is held to it
     on the grader's own kinds of input, ties and top-k beyond the neighbourhood included."""
     from course.tracking import propagate
 
     generator = fixtures.rng(h * w + t)
-    current, context, probs = cases.propagation_inputs(generator, h, w, t, 4 if tied else 16, num_masks)
+    current, context, probs = propagation_answers.propagation_inputs(generator, h, w, t, 4 if tied else 16, num_masks)
     if tied:
-        current, context = cases.tied_features(generator, (h, w)), cases.tied_features(generator, (t, h, w))
-    mask = cases.neighborhood_by_definition(h, w, size, shape)  # [h, w, h, w]
-    want = cases.dense_propagation(current, context, probs, mask, topk, temperature)  # [h, w, M] float64
+        current, context = propagation_answers.tied_features(generator, (h, w)), propagation_answers.tied_features(generator, (t, h, w))
+    mask = neighborhood_by_definition(h, w, size, shape)  # [h, w, h, w]
+    want = propagation_answers.dense_propagation(current, context, probs, mask, topk, temperature)  # [h, w, M] float64
     got = propagate(*(torch.from_numpy(a) for a in (current, context, probs)), size, shape, topk, temperature)
     assert want.dtype == np.float64 and np.allclose(want.sum(-1), 1)
     assert np.abs(got.double().numpy() - want).max() <= 1e-5
@@ -293,7 +301,7 @@ def test_public_only_grades_the_public_cases_on_fresh_inputs(tmp_path):
     submission = Attack("honest", ["compute_iou"]).build(tmp_path / "s")
     document = grader.grade(submission, tmp_path / "r.json", include_hidden=False, only=["compute_iou"], sandbox="none")
     assert [t["name"] for t in document["tests"]] == ["compute_iou: hand-worked values, absent classes left out"]
-    assert document["score"] == pytest.approx(assignment.POINTS["compute_iou"])
+    assert document["score"] == pytest.approx(exercises.POINTS["compute_iou"])
 
 
 def test_sandbox_mode_is_said_in_the_results(tmp_path, monkeypatch):
@@ -402,12 +410,12 @@ def test_stored_values_may_differ_by_what_another_machine_computes_and_no_more()
 
 
 def test_real_features_reach_graded_code_without_the_test_labels(tmp_path, monkeypatch):
-    features, labels, train = fixtures.segmentation_task(4)
+    features, labels, train = segmentation_task(4)
     path = tmp_path / "dino_features.npz"
     np.savez_compressed(path, features=features.astype(np.float16), labels=labels, frames=np.arange(len(labels)) * 2,
                         train_frame=train * 2, num_classes=3, sequence="cows")
-    monkeypatch.setattr(cases, "REAL_FEATURES", path)
-    real = next(c for c in cases._cases() if "real DINO features" in c.name)
+    monkeypatch.setattr(segmentation_answers, "REAL_FEATURES", path)
+    real = next(c for c in segmentation_answers.real_features_cases() if "real DINO features" in c.name)
     case_input = real.make(0)
     assert set(case_input.arrays) == {"features", "train_labels"}
     assert np.array_equal(case_input.arrays["train_labels"], labels[train])
@@ -418,15 +426,15 @@ def test_export_features_writes_what_the_case_reads(tmp_path, monkeypatch):
     from course.models import tiny_dino
     from instructor.grading import export_features
 
-    for relative, data in fixtures.davis_sample().files.items():
+    for relative, data in davis_sample().files.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_bytes(data)
     monkeypatch.setattr(assignment, "DAVIS_SEQUENCE", 1)  # "clip2017", palette masks
     monkeypatch.setattr(assignment, "DAVIS_TRAIN_FRAME", 2)
     out = export_features.export_features(tmp_path / "f.npz", stride=2, davis_root=tmp_path / "DAVIS",
                                            device="cpu", dino_model=tiny_dino(seed=1), image_size=64)
-    monkeypatch.setattr(cases, "REAL_FEATURES", out)
-    case_input = cases.real_segmentation(0)
+    monkeypatch.setattr(segmentation_answers, "REAL_FEATURES", out)
+    case_input = segmentation_answers.real_segmentation(0)
     assert case_input.arrays["features"].shape == (3, 64, 384)  # frames 0, 2 (train) and 3
     assert case_input.params["train_frame"] == 1 and case_input.params["num_classes"] == 3
     assert case_input.truth["labels"].shape == (3, 64)
@@ -447,8 +455,8 @@ def test_every_case_checks_full_structures():
 def test_the_public_clip_inputs_tell_plausible_wrong_answers_apart():
     zero_shot, retrieval = (next(c for c in cases.CASES if c.public and c.question == q)
                             for q in ("clip_zero_shot_classifier", "CLIPImageRetriever"))
-    assert cases.tells_zero_shot_apart(zero_shot.make(None))
-    assert cases.tells_retrieval_apart(retrieval.make(None))
+    assert tells_zero_shot_apart(zero_shot.make(None))
+    assert tells_retrieval_apart(retrieval.make(None))
 
 
 def test_another_submission_of_the_same_files_gets_other_inputs():
@@ -552,7 +560,7 @@ def test_a_user_sandbox_that_cannot_read_the_grader_packages_is_the_graders_erro
         sandbox.make_sandbox("user")
     submission = tmp_path / "sub"
     submission.mkdir()
-    for module in assignment.GRADED_MODULES:
+    for module in exercises.GRADED_MODULES:
         (submission / f"{module}.py").write_text(reference(module))
     document = grader.grade(submission, tmp_path / "out" / "results.json", sandbox="user", only=["compute_iou"])
     assert document["output"].startswith("internal grader error, not caused by your code")
@@ -564,9 +572,9 @@ def test_every_instructor_module_counts_as_instructor_only_source():
     of a name in the list."""
     from instructor.grading import sandbox
 
-    stems = {p.stem for p in (KIT_ROOT / "instructor").rglob("*.py") if p.name != "__init__.py"}
-    assert stems - set(sandbox.GRADER_MODULES) == set()
-    assert all(sandbox.instructor_only(f"/x/instructor/{stem}.py") == "instructor-only source" for stem in stems)
+    sources = [p for p in (KIT_ROOT / "instructor").rglob("*.py") if p.name != "__init__.py"]
+    sources += list((KIT_ROOT / "tests" / "alternatives").glob("*.py")) + [KIT_ROOT / "tests" / "hostile.py"]
+    assert {str(p): sandbox.instructor_only(str(p)) for p in sources} == {str(p): "instructor-only source" for p in sources}
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' sandbox needs a root grader")
@@ -622,7 +630,7 @@ def test_results_say_how_many_hidden_cases_there_are_and_what_they_are_worth():
     lines = document["output"].splitlines()
     assert lines[0] == "summary" and lines[2] == "- a note"
     assert lines[1].startswith(f"Hidden cases: {len(hidden)} of the {len(chosen)} graded cases are hidden, "
-                               f"worth {worth:g} of the {assignment.POINTS['compute_iou']:g} points")
+                               f"worth {worth:g} of the {exercises.POINTS['compute_iou']:g} points")
     assert "shown after the due date" in lines[1]
     assert grader.HIDDEN_VISIBILITY == "after_due_date"
     assert {t["visibility"] for t in document["tests"] if "(hidden)" in t["name"]} == {"after_due_date"}

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from course import assignment
+from course import exercises
 from instructor.grading import intake
 
-MODULES = {name: f"# {name}\n" for name in assignment.GRADED_MODULES}
+MODULES = {name: f"# {name}\n" for name in exercises.GRADED_MODULES}
 BIG = 80 * 2 ** 20  # an ungraded file larger than the grader ever read (its old limit was 64 MiB)
 
 

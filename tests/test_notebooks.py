@@ -16,6 +16,7 @@ import pytest
 
 from course import assignment as config
 from course import colab, paths
+from course.exercises import POINTS, QUESTIONS
 from course.collect import NOTEBOOKS as COLLECTED
 from course.paths import KIT_ROOT, samples_dir
 
@@ -123,9 +124,9 @@ def exercises() -> dict[str, tuple[str, int, int, str]]:
 
 def test_every_graded_exercise_is_announced_once_with_its_points_and_module():
     found = exercises()
-    assert set(found) == set(config.QUESTIONS)
+    assert set(found) == set(QUESTIONS)
     for question, (_, _, points, module) in found.items():
-        assert (module, points) == config.QUESTIONS[question], question
+        assert (module, points) == QUESTIONS[question], question
 
 
 def test_a_check_cell_follows_every_exercise_before_the_code_that_uses_it():
@@ -150,10 +151,10 @@ def test_the_points_tables_of_the_notebooks_are_the_config():
         for line in "\n".join(markdown(path)).splitlines():
             cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
             named = re.search(r"`(\w+)`", cells[0]) if line.startswith("|") else None
-            if named and named[1] in config.POINTS:
-                assert int(cells[-1]) == config.POINTS[named[1]], (path.name, line)
+            if named and named[1] in POINTS:
+                assert int(cells[-1]) == POINTS[named[1]], (path.name, line)
                 rows += 1
-    assert rows == len(config.POINTS)
+    assert rows == len(POINTS)
 
 
 def test_dino_checks_patch_token_shapes():

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from course import assignment as config
+from course import assignment as config, exercises
 from instructor.release import DRY_RUN_FLAG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def test_ci_runs_readme_commands_under_both_version_sets():
 
 
 def test_readme_points_table_is_the_config():
-    assert config.points_table() in README
+    assert exercises.points_table() in README
 
 
 def test_readme_thresholds_are_the_config():
@@ -44,5 +44,5 @@ def test_the_student_readme_is_the_for_students_section_with_its_points_table(tm
     from instructor.student_kit import student_readme
 
     text = student_readme(ROOT)
-    assert config.points_table() in text and "hidden cases" in text and "written_answers.pdf" in text
+    assert exercises.points_table() in text and "hidden cases" in text and "written_answers.pdf" in text
     assert "## For instructors" not in text and "grading.key" not in text

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from course import calibration
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from course.paths import KIT_ROOT
 from instructor import proofs, release, stubs, student_kit
 from instructor.__main__ import main as course_main

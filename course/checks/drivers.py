@@ -216,10 +216,3 @@ def propagation(modules, params, arrays, files: Path):
         inputs = [torch.from_numpy(arrays[f"{name}{i}"]) for name in ("current", "context", "probs", "mask")]
         outs.append(returned(modules["label_propagation"].propagate_dense(*inputs, topk, temperature)))
     return {"probs": outs}
-
-
-DRIVERS = {
-    "similarity": similarity, "zero_shot": zero_shot, "retrieval": retrieval,
-    "davis_sample": davis_sample, "davis_process": davis_process, "segmentation": segmentation,
-    "iou": iou, "neighborhood": neighborhood, "propagation": propagation,
-}

@@ -14,67 +14,16 @@ plus hidden cases, so passing here is necessary, not sufficient.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from course import assignment
+from course import exercises
 from course.checks import fixtures
 
-EXPECTED_DIR = Path(__file__).with_name("expected")
-
-
-@dataclass(frozen=True)
-class PublicCase:
-    question: str
-    key: str  # its identity within the question (stored files' names, fresh inputs' seed): never changed
-    name: str  # the title shown to students, free to edit
-    make: Callable | None  # a maker of course.checks.fixtures (seed None: this case's inputs), or None:
-    criterion: str  # a key of course.checks.criteria.CRITERIA          the inputs are stored (inputs_file)
-    timeout_s: float = 120.0
-
-    @property
-    def id(self) -> str:
-        return f"{self.question}: {self.name}"
-
-    @property
-    def expected_file(self) -> Path:
-        return EXPECTED_DIR / self.question / f"{self.key}.json"
-
-    @property
-    def inputs_file(self) -> Path:
-        return EXPECTED_DIR / self.question / f"{self.key}.npz"
-
-    def inputs(self) -> fixtures.CaseInput:
-        """This case's inputs: made by its maker, or read from the stored file."""
-        return self.make(None) if self.make is not None else fixtures.load_case(self.inputs_file)
-
-
-PUBLIC_CASES = [
-    PublicCase("get_similarity_no_loop", "seed-table", "matches the seed notebook's table",
-               fixtures.similarity_seed_table, "similarity", 60),
-    PublicCase("clip_zero_shot_classifier", "most-similar-text", "predicts the most similar class text",
-               fixtures.zero_shot, "zero_shot"),
-    PublicCase("CLIPImageRetriever", "top-k", "returns the k most similar images, best first", fixtures.retrieval,
-               "retrieval"),
-    PublicCase("DavisDataset", "get-sample", "get_sample reads palette (2017) and 0/255 (2016) masks",
-               fixtures.davis_sample, "davis_sample"),
-    PublicCase("DavisDataset", "process", "process_frames and process_masks: shapes, batching, patch grid",
-               fixtures.davis_process, "davis_process"),
-    PublicCase("DINOSegmentation", "one-frame", "IoU thresholds after training on one generated frame",
-               fixtures.segmentation_generated, "segmentation"),
-    PublicCase("compute_iou", "hand-worked", "hand-worked values, absent classes left out", fixtures.iou_hand, "iou",
-               60),
-    PublicCase("make_neighborhood_mask", "small-grids", "circle and square masks on small grids",
-               fixtures.neighborhood_small, "neighborhood", 60),
-    # Its inputs need neighbourhood masks, which only the grader's code makes: they are stored.
-    PublicCase("propagate_dense", "small-grids", "matches the dense formulation on small grids, ties kept", None,
-               "propagation", 60),
-]
+from course.exercises import PUBLIC_CASES, PublicCase
 
 
 @dataclass
@@ -85,9 +34,9 @@ class Verdict:
     message: str
 
 
-def judge(record, case_input, criterion: str, expected) -> Verdict:
+def judge(record, case_input, criterion, expected) -> Verdict:
     """The verdict on a record the runner wrote (already read with ``wire.decode``)."""
-    from course.checks.criteria import CRITERIA, CaseFailed
+    from course.checks.criteria import CaseFailed
 
     if not isinstance(record, dict) or not isinstance(record.get("ok"), bool):
         return Verdict(False, "no result came back from your code")
@@ -100,7 +49,7 @@ def judge(record, case_input, criterion: str, expected) -> Verdict:
     if not isinstance(outputs, dict):
         return Verdict(False, "no result came back from your code")
     try:
-        note = CRITERIA[criterion](outputs, case_input.params, expected)
+        note = criterion(outputs, case_input.params, expected)
     except CaseFailed as failed:
         return Verdict(False, str(failed))
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
@@ -116,7 +65,7 @@ def run_public_case(case: PublicCase, kit_dir: Path, work: Path, graded: dict) -
 
     view = build_view(kit_dir / "course", work / "view", graded)
     case_input = case.inputs()
-    module = assignment.QUESTIONS[case.question][0]
+    module = exercises.QUESTIONS[case.question][0]
     case_dir = fixtures.write_case(work / "case", case_input, [module])
     scratch = work / "scratch"
     scratch.mkdir()
@@ -140,11 +89,11 @@ def check(*questions: str, kit_dir: Path | None = None, echo=print) -> bool:
     from course.paths import KIT_ROOT
 
     kit_dir = Path(kit_dir or KIT_ROOT)
-    unknown = [q for q in questions if q not in assignment.QUESTIONS]
+    unknown = [q for q in questions if q not in exercises.QUESTIONS]
     if unknown:
-        raise ValueError(f"unknown question(s) {unknown}; choose from {list(assignment.QUESTIONS)}")
+        raise ValueError(f"unknown question(s) {unknown}; choose from {list(exercises.QUESTIONS)}")
     chosen = [c for c in PUBLIC_CASES if not questions or c.question in questions]
-    graded = {name: (kit_dir / "course" / f"{name}.py").read_bytes() for name in assignment.GRADED_MODULES}
+    graded = {name: (kit_dir / "course" / f"{name}.py").read_bytes() for name in exercises.GRADED_MODULES}
     passed = 0
     for case in chosen:
         with tempfile.TemporaryDirectory(prefix="course-check-") as work:
@@ -163,6 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m course.checks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("questions", nargs="*", help=f"questions to check (default: all): {', '.join(assignment.QUESTIONS)}")
+    parser.add_argument("questions", nargs="*", help=f"questions to check (default: all): {', '.join(exercises.QUESTIONS)}")
     args = parser.parse_args(argv)
     return 0 if check(*args.questions) else 1

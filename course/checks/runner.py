@@ -119,13 +119,13 @@ def drive(case_dir: Path, modules: dict, files: list[Path]) -> dict:
     import numpy as np
 
     from course.checks import wire
-    from course.checks.drivers import DRIVERS
+    from course.checks import drivers
 
     case = json.loads((case_dir / "case.json").read_text())
     with np.load(case_dir / "arrays.npz", allow_pickle=False) as stored:
         arrays = {key: stored[key] for key in stored.files}
     try:
-        outputs = DRIVERS[case["driver"]](modules, case["params"], arrays, case_dir / "files")
+        outputs = getattr(drivers, case["driver"])(modules, case["params"], arrays, case_dir / "files")
     except BaseException as error:  # noqa: BLE001
         return failure("run", error, files)
     try:

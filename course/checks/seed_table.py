@@ -1,6 +1,6 @@
 """The seed notebook's check of ``get_similarity_no_loop``: the table it printed for its fixed
-random features (``course.checks.fixtures.seed_similarity_inputs``). The public case compares
-with it at the seed's relative error (``course.checks.criteria.rel_error``)."""
+random features (``course.exercises.get_similarity_no_loop.seed_similarity_inputs``). The public case compares
+with it at the seed's relative error (``course.exercises.get_similarity_no_loop.rel_error``)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def build_view(package_dir: Path, dest: Path, graded_sources: dict[str, bytes]) 
     ``package_dir`` except the graded modules, which are the student's files
     (``graded_sources``: name -> bytes; a graded module not given is left out). Returns
     ``dest``, the folder to put first on ``sys.path``."""
-    from course.assignment import GRADED_MODULES
+    from course.exercises import GRADED_MODULES
 
     graded = {f"{PACKAGE}/{name}.py" for name in GRADED_MODULES}
     for relative in view_files(package_dir):

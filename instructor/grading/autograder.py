@@ -41,14 +41,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from course.assignment import GRADED_MODULES
+from course.exercises import GRADED_MODULES
 from course.colab import requirement_for
 from course.paths import KIT_ROOT
 
 # The grader's files, copied from the master kit beside the student's course package.
 GRADER_FILES = ("instructor/__init__.py", "instructor/grade.py", "instructor/grading/__init__.py",
-                "instructor/grading/cases.py", "instructor/grading/grader.py", "instructor/grading/intake.py",
-                "instructor/grading/sandbox.py")
+                "instructor/grading/case.py", "instructor/grading/cases.py", "instructor/grading/grader.py",
+                "instructor/grading/intake.py", "instructor/grading/sandbox.py",
+                *sorted(p.relative_to(KIT_ROOT).as_posix() for p in (KIT_ROOT / "instructor/grading/answers").glob("*.py")))
 OPTIONAL_FILES = ("instructor/grading/grading.key", "instructor/grading/dino_features.npz")
 # Requirement names (as in the kit's requirements.txt) that grading imports, with the module each
 # one is imported as (setup.sh imports them all once, so a broken install fails the image build).

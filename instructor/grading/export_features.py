@@ -12,7 +12,7 @@ reference) and saves, in one compressed ``.npz``:
 - ``labels``: [F, N] uint8 patch labels (``process_masks``);
 - ``frames`` [F] (frame numbers), ``train_frame``, ``num_classes``, ``sequence``.
 
-The file goes to ``instructor/grading/dino_features.npz`` (``instructor.grading.cases.REAL_FEATURES``);
+The file goes to ``instructor/grading/dino_features.npz`` (``instructor.grading.answers.dino_segmentation.REAL_FEATURES``);
 rebuild the release and the autograder grades one more DINOSegmentation case on it: the student's
 head gets the features and the training frame's labels only, and the grader checks the IoU
 thresholds of ``course.assignment`` against the other frames' labels, which never leave it. Run it on a
@@ -36,7 +36,7 @@ from course import assignment as config
 from course import calibration
 from course.paths import offline
 
-DEFAULT_OUT = Path(__file__).with_name("dino_features.npz")  # instructor.grading.cases.REAL_FEATURES
+DEFAULT_OUT = Path(__file__).with_name("dino_features.npz")  # instructor.grading.answers.dino_segmentation.REAL_FEATURES
 
 
 def exported_frames(num_frames: int, train_frame: int, stride: int) -> list[int]:

@@ -38,7 +38,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from course import assignment
+from course import exercises
 from course.checks import fixtures, runner, wire
 from course.checks.public import Verdict, judge
 from course.checks.view import build_view
@@ -111,7 +111,7 @@ def submission_id(metadata: Path | None) -> str:
 
 
 def case_points(case, cases) -> float:
-    return assignment.POINTS[case.question] / sum(c.question == case.question for c in cases)
+    return exercises.POINTS[case.question] / sum(c.question == case.question for c in cases)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ def solution_lines(package_dir: Path) -> frozenset:
 
 def _references(package_dir: Path) -> list[Path]:
     """The graded modules of ``package_dir`` that hold reference solutions (the master kit's)."""
-    paths = [Path(package_dir) / f"{m}.py" for m in assignment.GRADED_MODULES]
+    paths = [Path(package_dir) / f"{m}.py" for m in exercises.GRADED_MODULES]
     return [p for p in paths if p.is_file() and SOLUTION_MARKER in p.read_text(errors="replace")]
 
 
@@ -455,7 +455,7 @@ def _grade(cases, submission_path: Path, sandbox: Sandbox, jobs, timeout_scale, 
     except (intake.SubmissionRefused, FileNotFoundError) as refused:
         return {c.id: Outcome(0.0, f"failed: {refused}") for c in cases}, str(refused)
     if not submission.modules:
-        message = (f"no graded module in the submission (looked for {', '.join(f'{m}.py' for m in assignment.GRADED_MODULES)}): "
+        message = (f"no graded module in the submission (looked for {', '.join(f'{m}.py' for m in exercises.GRADED_MODULES)}): "
                    "upload the submission.zip that the notebooks' last cell (python -m course.collect) makes")
         return {c.id: Outcome(0.0, f"failed: {message}") for c in cases}, message
     jobs = max(1, min(len(cases), jobs or os.cpu_count() or 1))

@@ -2,7 +2,7 @@
 
 A submission is a folder (Gradescope's /autograder/submission), a zip (the collector's
 ``submission.zip``, uploaded as it is or unpacked), or a single ``.py`` file. The graded modules
-(``course/<name>.py`` of ``course.assignment.GRADED_MODULES``) are looked for at the top, under
+(``course/<name>.py`` of ``course.exercises.GRADED_MODULES``) are looked for at the top, under
 ``course/``, anywhere below (the shallowest), then inside zips. Only they are read: every other
 file or member (the notebooks, whatever their size) is skipped. What refuses the whole submission,
 with a message that names it: anything that is not a regular file or a folder (a symlink, a device,
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from course import assignment
+from course import assignment, exercises
 
 MAX_MODULE_BYTES = assignment.MAX_MODULE_BYTES
 MAX_ENTRIES = 2000
@@ -42,7 +42,7 @@ class Submission:
     notes: list = field(default_factory=list)
 
     def missing(self) -> list[str]:
-        return [name for name in assignment.GRADED_MODULES if name not in self.modules]
+        return [name for name in exercises.GRADED_MODULES if name not in self.modules]
 
 
 def open_regular(path: Path) -> BinaryIO:
@@ -234,14 +234,14 @@ def read_submission(location: Path) -> Submission:
         with open_regular(location) as handle:
             is_zip = zipfile.is_zipfile(handle)
         if is_zip:
-            read_zip(location, location.name, list(assignment.GRADED_MODULES), submission, nested=False)
-        elif location.suffix == ".py" and location.stem in assignment.GRADED_MODULES:
+            read_zip(location, location.name, list(exercises.GRADED_MODULES), submission, nested=False)
+        elif location.suffix == ".py" and location.stem in exercises.GRADED_MODULES:
             submission.modules[location.stem] = read_module(location)
         return submission
     if not stat.S_ISDIR(info.st_mode):
         raise SubmissionRefused(refusal([f"{location.name} is not a regular file or folder"]))
     files = [relative.as_posix() for relative in walk(location)]
-    for module in assignment.GRADED_MODULES:
+    for module in exercises.GRADED_MODULES:
         path = choose(files, module)
         if path is not None:
             submission.modules[module] = read_module(location / path)

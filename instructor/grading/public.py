@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from course.checks import wire
-from course.checks.public import EXPECTED_DIR
+from course.exercises import EXPECTED_DIR
 
 
 def expected_texts() -> dict:

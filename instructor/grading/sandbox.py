@@ -132,11 +132,11 @@ def reachable_by(uid: int, path: Path) -> bool:
 
 
 SOLUTION_MARKER = "### BEGIN " + "SOLUTION"  # assembled: no file of the autograder holds the marker
-# Instructor-only sources: every module of the instructor package (a test keeps the list whole) and
-# the test suites that hold submissions.
-GRADER_MODULES = ("__main__", "cases", "grade", "grader", "sandbox", "intake", "release", "stubs", "student_kit",
-                  "proofs", "autograder", "calibrate", "public", "export_features", "gradescope_roots",
-                  "alternatives", "hostile")
+# Instructor-only sources: every module of the instructor package (a test keeps the list whole; the
+# answers, instructor/grading/answers/*.py, by their folder) and the test suites that hold submissions.
+GRADER_MODULES = ("__main__", "case", "cases", "grade", "grader", "sandbox", "intake", "release", "stubs",
+                  "student_kit", "proofs", "autograder", "calibrate", "public", "export_features",
+                  "gradescope_roots", "alternatives", "hostile")
 SKIPPED_TOPS = ("/proc", "/sys", "/dev")  # kernel and device files, not copies of anything
 CANDIDATE_SUFFIXES = (".py", ".pyc", ".zip", ".key")  # the names instructor_only looks at
 KIT_PACKAGE = "a copy of the kit's package (its tools outside the view graded code may use)"
@@ -144,7 +144,7 @@ KIT_PACKAGE = "a copy of the kit's package (its tools outside the view graded co
 
 @functools.cache
 def _graded_names() -> frozenset:
-    from course.assignment import GRADED_MODULES
+    from course.exercises import GRADED_MODULES
 
     return frozenset(GRADED_MODULES)
 
@@ -161,7 +161,8 @@ def instructor_only(path: str, fingerprints: frozenset = frozenset()) -> str | N
         return None
     parts = folder.split("/")
     graded = stem in _graded_names()
-    grader = stem in GRADER_MODULES and ("instructor" in parts or stem in ("alternatives", "hostile") and "tests" in parts)
+    grader = ("instructor" in parts and (stem in GRADER_MODULES or "answers" in parts)
+              or "tests" in parts and (stem in ("alternatives", "hostile") or "alternatives" in parts))
     if name == "grading.key":
         return "a grading key"
     if name == "assignment.py" and folder.endswith("/course"):
