@@ -1,5 +1,6 @@
-"""What counts as a right answer, exercise by exercise: the checks the grader and the notebooks'
-check cells share.
+"""What every exercise's criterion (``course/exercises/<name>.py``) builds on: the checks of what
+came back (counts, types, shapes, dtypes, finiteness) and ``CaseFailed``, shared by the grader and
+the notebooks' check cells.
 
 Each criterion gets what the student's code returned (``outputs``, as ``wire.decode`` read it:
 untrusted, so every structure is checked in full: counts, types, shapes, dtypes, finiteness),

@@ -1,4 +1,7 @@
-"""Inputs of the graded cases, made from a seed.
+"""Inputs of the graded cases: what a case hands the process that runs the student's code
+(``CaseInput``, laid out by ``write_case``), and the helpers the exercises' makers share
+(generated images, a DAVIS-layout folder, stored inputs). The makers themselves are the exercises'
+(``course/exercises/<name>.py``).
 
 Each maker takes a seed: ``None`` gives the inputs of the public case (the ones the notebooks'
 check cells use, whose expected values ship with the kit in ``course/checks/expected/``); an int
