@@ -9,7 +9,6 @@ both entry points and checks the machine afterwards.
 from __future__ import annotations
 
 import os
-import textwrap
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +16,10 @@ from typing import Callable
 
 from course.exercises import GRADED_MODULES
 from course.paths import KIT_ROOT
+from tests.helpers import patched, reference
 
-MARKERS = ("### BEGIN " + "SOLUTION", "### END " + "SOLUTION")
 CANARY_ENV = "GRADER_CANARY_SECRET"  # set in the grader's environment by the tests; must never leak
 CANARY_VALUE = "canary-7f3a9c-must-not-leak"
-
-
-def reference(module: str) -> str:
-    """A graded module's reference without its markers (a student's file has none)."""
-    text = (KIT_ROOT / "course" / f"{module}.py").read_text()
-    return "".join(line for line in text.splitlines(keepends=True) if line.strip() not in MARKERS)
-
-
-def patched(module: str, extra: str = "", prefix: str = "") -> str:
-    """The reference of ``module`` with ``prefix`` run first (after the __future__ import) and
-    ``extra`` appended (definitions there override the reference's)."""
-    head, future, body = reference(module).partition("from __future__ import annotations\n")
-    return head + future + textwrap.dedent(prefix) + body + "\n\n" + textwrap.dedent(extra)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from course.exercises import POINTS, QUESTIONS
 from course.collect import (ANSWER_PROMPT, GRADED_FILES, MAX_MODULE_BYTES, NOTEBOOKS, SUBMISSION_ZIP, WRITTEN_PDF,
                             SubmissionError, collect_submission, import_problems, review_kit, written_answers)
 from course.paths import KIT_ROOT
-from tests.hostile import reference
+from tests.helpers import reference
 
 
 def png() -> str:

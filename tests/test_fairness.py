@@ -16,7 +16,7 @@ from course.exercises import GRADED_MODULES, QUESTIONS
 from instructor.grading.cases import CASES
 from instructor.grading.grader import run_in_process
 from tests.alternatives import CORRECT, WRONG
-from tests.hostile import patched
+from tests.helpers import patched
 
 
 def module_with(question: str, code: str, tmp_path):

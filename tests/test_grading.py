@@ -26,7 +26,7 @@ from instructor.grading.answers import propagate_dense as propagation_answers
 from instructor.grading.answers.clip_image_retriever import tells_retrieval_apart
 from instructor.grading.answers.clip_zero_shot_classifier import tells_zero_shot_apart
 from instructor.grading.answers.common import neighborhood_by_definition
-from tests.hostile import patched, reference
+from tests.helpers import patched, reference
 
 PACKAGE = KIT_ROOT / "course"
 
@@ -518,7 +518,7 @@ def plant_instructor_files(folder: Path) -> list[Path]:
     import subprocess
     import zipfile
 
-    from tests.hostile import reference
+    from tests.helpers import reference
 
     (folder / "copy" / "__pycache__").mkdir(parents=True)
     (folder / "copy" / "clip_dino.py").write_text(reference("clip_dino"))
