@@ -216,13 +216,9 @@ def test_run_autograder_without_the_venv_still_writes_results(fakes, tmp_path):
     assert calls(log) == [], "it ran some other python"
 
 
-def test_zip_holds_the_scripts(tmp_path):
-    from instructor.student_kit import build_student
-
-    student = build_student(KIT_ROOT, tmp_path / "dist" / "student", allow_missing=True).student_dir
-    zip_path = autograder.build_autograder(student, tmp_path / "dist")
+def test_zip_holds_the_scripts(tmp_path, autograder_zip):
     root = tmp_path / "root"
-    autograder.unpack(zip_path, root)
+    autograder.unpack(autograder_zip, root)
     assert (root / "source" / "setup.sh").read_text() == autograder.SETUP_SH
     assert (root / "run_autograder").read_text() == autograder.RUN_AUTOGRADER
     assert os.access(root / "source" / "setup.sh", os.X_OK) and os.access(root / "run_autograder", os.X_OK)

@@ -116,16 +116,6 @@ class Trace:
 
 
 @pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory):
-    from instructor.grading.autograder import build_autograder
-    from instructor.student_kit import build_student
-
-    dist = tmp_path_factory.mktemp("dist")
-    student = build_student(KIT_ROOT, dist / "student", allow_missing=True).student_dir
-    return build_autograder(student, dist)
-
-
-@pytest.fixture(scope="module")
 def protected_kit():
     """The kit readable by its owner only (the venv running these tests aside), as on Gradescope,
     where no reference is on the machine and the autograder's files are root's alone; restored

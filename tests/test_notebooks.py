@@ -359,19 +359,10 @@ FIRST_STUB = {"clip.ipynb": "get_similarity_no_loop", "dino.ipynb": "DavisDatase
               "dinov3_tracking.ipynb": "DavisDataset.get_sample"}
 
 
-@pytest.fixture(scope="module")
-def student_kit(tmp_path_factory):
-    from instructor import student_kit
-
-    student_dir = tmp_path_factory.mktemp("dist") / "student"
-    student_kit.build_student(KIT_ROOT, student_dir, allow_missing=True)
-    return student_dir
-
-
 @pytest.mark.parametrize("name", sorted(FIRST_STUB))
-def test_student_notebook_stops_at_the_first_stub(student_kit, name):
+def test_student_notebook_stops_at_the_first_stub(student_kit_dir, name):
     nbclient = pytest.importorskip("nbclient")
-    path = student_kit / "notebooks" / name
+    path = student_kit_dir / "notebooks" / name
     notebook = read(path)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
@@ -380,4 +371,4 @@ def test_student_notebook_stops_at_the_first_stub(student_kit, name):
     assert failure.value.ename == "NotImplementedError", failure.value
     assert failure.value.evalue.startswith(FIRST_STUB[name] + ":"), failure.value.evalue
     # it ran in the student kit, not in this one
-    assert "kit: " + str(student_kit) in stored_text(notebook.cells[0])
+    assert "kit: " + str(student_kit_dir) in stored_text(notebook.cells[0])
