@@ -27,8 +27,7 @@ def tells_retrieval_apart(case: CaseInput) -> bool:
 
 
 CASES = [
-    public(QUESTION, "top-k", retrieval_answer,
-           discriminating(retrieval, tells_retrieval_apart)),
+    public(QUESTION, "top-k", retrieval_answer, discriminating(retrieval, tells_retrieval_apart)),
     Case(QUESTION, "batched-encoding", "batched encoding gives the same ranking",
          discriminating(lambda s: retrieval(s, count=13, ks=(1, 4, 13), batch_sizes=(1, 5, 64)),
                         tells_retrieval_apart), retrieval_answer, retrieval_criterion, hidden=True),

@@ -41,10 +41,9 @@ def tells_zero_shot_apart(case: CaseInput) -> bool:
 
 
 CASES = [
-    public(QUESTION, "most-similar-text", zero_shot_answer,
-           discriminating(zero_shot, tells_zero_shot_apart)),
+    public(QUESTION, "most-similar-text", zero_shot_answer, discriminating(zero_shot, tells_zero_shot_apart)),
     Case(QUESTION, "batch-sizes", "batch size does not change predictions",
-         discriminating(lambda s: zero_shot(s, count=10, batch_sizes=(1, 4, 64),
-                                                     classes=ZERO_SHOT_CLASSES[::-1]), tells_zero_shot_apart),
+         discriminating(lambda s: zero_shot(s, count=10, batch_sizes=(1, 4, 64), classes=ZERO_SHOT_CLASSES[::-1]),
+                        tells_zero_shot_apart),
          zero_shot_answer, zero_shot_criterion, hidden=True),
 ]

@@ -34,6 +34,8 @@ CASES = [
     Case(QUESTION, "another-clip", "IoU thresholds on another generated clip",
          segmentation_generated, segmentation_answer, segmentation_criterion, hidden=True),
 ]
+
+
 def real_features_cases() -> list[Case]:
     """The case on real DINO features, where an instructor exported them (none otherwise)."""
     if not REAL_FEATURES.is_file():
