@@ -9,7 +9,7 @@ from course.paths import KIT_ROOT
 from instructor.grading.cases import CASES
 from tests.alternatives import MODULES as ALTERNATIVES
 
-NAMES = {question: module.__name__.rpartition(".")[2] for question, module in exercises.EXERCISES.items()}
+NAMES = exercises.NAMES
 
 
 @pytest.mark.parametrize("question", list(exercises.EXERCISES))

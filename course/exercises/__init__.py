@@ -64,6 +64,8 @@ def _exercise_modules() -> list:
 
 
 EXERCISES = {module.QUESTION: module for module in _exercise_modules()}
+# Question -> its file name in this package, which its answers and alternatives modules share.
+NAMES = {question: module.__name__.rpartition(".")[2] for question, module in EXERCISES.items()}
 # Question -> (the graded module that holds it, points).
 QUESTIONS = {question: (module.MODULE, module.POINTS) for question, module in EXERCISES.items()}
 POINTS = {question: points for question, (_, points) in QUESTIONS.items()}

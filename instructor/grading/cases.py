@@ -25,8 +25,7 @@ from instructor.grading.case import Case
 def _cases() -> list[Case]:
     """Every graded case, by question in the assignment's order, in order of writing within one."""
     cases = []
-    for exercise in exercises.EXERCISES.values():
-        name = exercise.__name__.rpartition(".")[2]
+    for name in exercises.NAMES.values():
         cases += importlib.import_module(f"instructor.grading.answers.{name}").CASES
     missing = {(c.question, c.key) for c in exercises.PUBLIC_CASES} - {(c.question, c.key) for c in cases if c.public}
     assert not missing, f"public cases without a graded case: {missing}"

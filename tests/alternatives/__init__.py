@@ -11,7 +11,6 @@ import importlib
 
 from course import exercises
 
-MODULES = {question: importlib.import_module(f"{__name__}.{module.__name__.rpartition('.')[2]}")
-           for question, module in exercises.EXERCISES.items()}
+MODULES = {question: importlib.import_module(f"{__name__}.{name}") for question, name in exercises.NAMES.items()}
 CORRECT: dict[str, dict[str, str]] = {question: module.CORRECT for question, module in MODULES.items()}
 WRONG: dict[str, dict[str, str]] = {question: module.WRONG for question, module in MODULES.items()}
